@@ -1,0 +1,243 @@
+"""The executor's decisions: pure functions from (flow, execution view) to actions.
+
+`decide` repeats one `step` until nothing changes, applying each step's actions to an in-memory
+copy of the view, so that a cascade (a task ends, its Sequential ends, the next root task
+starts) is decided in one transaction. Flowable semantics are plug-ins keyed by task type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from executor.core.actions import Action, CreateTaskRun, Dispatch, Log, SetExecutionState, SetTaskRunState
+from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskNode, TaskRunView
+from orchestrator.states import ACTIVE, FAILED_STATES, State, worst
+from orchestrator.templating import TemplateError, is_truthy, render_value
+from workers.ids import new_id
+
+# A cascade deeper than this is a bug, not a flow: stop rather than loop forever.
+MAX_ROUNDS = 10_000
+
+
+default_new_id = new_id
+
+
+class Renderer(Protocol):
+    """Renders a property of a task (a flowable's condition, values…) with the execution's
+    variables plus that task's `task` and `taskrun`. Raises TemplateError."""
+
+    def render(self, node: TaskNode, run: TaskRunView | None, value: Any) -> Any: ...
+
+
+@dataclass
+class ContextRenderer:
+    """A Renderer over a fixed context: what the shell builds per step, and what tests use."""
+
+    context: Mapping[str, Any]
+
+    def render(self, node: TaskNode, run: TaskRunView | None, value: Any) -> Any:
+        variables = dict(self.context)
+        variables["task"] = {"id": node.id, "type": node.definition.get("type", node.type)}
+        if run is not None:
+            variables["taskrun"] = {"id": run.id, "startDate": run.start_date, "value": run.value,
+                                    "parentId": run.parent_id, "iteration": run.iteration,
+                                    "attemptsCount": run.attempts}
+        return render_value(value, variables)
+
+
+@dataclass
+class StepContext:
+    """What a flowable handler may look at and how it proposes actions."""
+
+    flow: FlowGraph
+    view: ExecutionView
+    new_id: Callable[[], str]
+    renderer: Renderer
+    by_parent: dict[str | None, list[TaskRunView]] = field(default_factory=dict)
+    next_seq: int = 0
+    actions: list[Action] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str],
+           renderer: Renderer) -> "StepContext":
+        by_parent: dict[str | None, list[TaskRunView]] = {}
+        for run in view.task_runs:
+            by_parent.setdefault(run.parent_id, []).append(run)
+        next_seq = max((run.seq for run in view.task_runs), default=-1) + 1
+        return cls(flow=flow, view=view, new_id=new_id, renderer=renderer, by_parent=by_parent,
+                   next_seq=next_seq)
+
+    def fail(self, node: TaskNode, run: TaskRunView, message: str) -> None:
+        """End a flowable task run FAILED, logging why on it."""
+        self.actions.append(Log("ERROR", message, run.id, node.id))
+        self.actions.append(SetTaskRunState(run.id, tolerate(node, State.FAILED)))
+
+    def latest_by_task(self, parent_id: str | None) -> dict[str, TaskRunView]:
+        """The last task run of each task under a parent (later runs replace earlier ones)."""
+        latest: dict[str, TaskRunView] = {}
+        for run in self.by_parent.get(parent_id, ()):
+            latest[run.task_id] = run
+        return latest
+
+    def create(self, node: TaskNode, parent_id: str | None, *, value: str | None = None,
+               iteration: int | None = None) -> None:
+        """A task run for `node`: RUNNING for a flowable, CREATED and dispatched for a runnable,
+        SKIPPED when its `runIf` is false, FAILED when `runIf` cannot be rendered."""
+        run_id = self.new_id()
+        state = State.RUNNING if node.kind == "flowable" else State.CREATED
+        failure = None
+        if "runIf" in node.definition:
+            probe = TaskRunView(id=run_id, task_id=node.id, parent_id=parent_id, state=state, seq=self.next_seq,
+                                value=value, iteration=iteration)
+            try:
+                if not is_truthy(self.renderer.render(node, probe, node.definition["runIf"])):
+                    state = State.SKIPPED
+            except TemplateError as error:
+                state, failure = State.FAILED, f"runIf: {error}"
+        self.actions.append(CreateTaskRun(
+            id=run_id, task_id=node.id, parent_id=parent_id, state=state, seq=self.next_seq, value=value,
+            iteration=iteration,
+        ))
+        self.next_seq += 1
+        if failure:
+            self.actions.append(Log("ERROR", failure, run_id, node.id))
+        elif state is State.CREATED:
+            self.actions.append(Dispatch(task_run_id=run_id, attempt=1))
+
+
+# (context, flowable node, its task run or None for the flow's root) -> outcome once finished
+FlowableHandler = Callable[[StepContext, TaskNode, TaskRunView | None], State | None]
+FLOWABLES: dict[str, FlowableHandler] = {}
+
+
+def flowable(type_name: str) -> Callable[[FlowableHandler], FlowableHandler]:
+    def register(handler: FlowableHandler) -> FlowableHandler:
+        FLOWABLES[type_name] = handler
+        return handler
+
+    return register
+
+
+def enabled(nodes: Iterable[TaskNode]) -> list[TaskNode]:
+    return [node for node in nodes if not node.disabled]
+
+
+def run_in_sequence(ctx: StepContext, parent_id: str | None, main: list[TaskNode], errors: list[TaskNode],
+                    finally_: list[TaskNode]) -> State | None:
+    """Kestra's sequential resolution: main tasks one after another; on failure the error
+    branch; then the finally branch. Returns the outcome once everything has ended."""
+    latest = ctx.latest_by_task(parent_id)
+    if any(run.state in ACTIVE for run in latest.values()):
+        return None
+    main_states = [latest[node.id].state for node in main if node.id in latest]
+    failed = any(state in FAILED_STATES for state in main_states)
+    pending = errors if failed else main
+    for node in [*pending, *finally_]:
+        if node.id not in latest:
+            ctx.create(node, parent_id)
+            return None
+    states = [run.state for run in latest.values()]
+    outcome = worst(states)
+    if failed and outcome not in FAILED_STATES:
+        outcome = State.FAILED
+    return outcome
+
+
+@flowable("io.kestra.plugin.core.flow.Sequential")
+def sequential(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State | None:
+    return run_in_sequence(
+        ctx, run.id if run else None, enabled(node.branch("tasks")), enabled(node.branch(BRANCH_ERRORS)),
+        enabled(node.branch(BRANCH_FINALLY)),
+    )
+
+
+def step(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = default_new_id,
+         renderer: Renderer | None = None) -> list[Action]:
+    """One round of decisions over every running flowable, deepest first."""
+    ctx = StepContext.of(flow, view, new_id, renderer or ContextRenderer({}))
+    outcome = _visit(ctx, flow.root, None)
+    if outcome is not None:
+        ctx.actions.append(SetExecutionState(outcome))
+    return ctx.actions
+
+
+def _visit(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State | None:
+    for child in ctx.by_parent.get(run.id if run else None, ()):
+        if child.state is State.RUNNING:
+            child_node = ctx.flow.nodes.get(child.task_id)
+            if child_node is not None and child_node.kind == "flowable":
+                child_outcome = _visit(ctx, child_node, child)
+                if child_outcome is not None:
+                    ctx.actions.append(SetTaskRunState(child.id, tolerate(child_node, child_outcome)))
+    handler = FLOWABLES.get(node.type)
+    if handler is None:
+        if run is not None:
+            ctx.actions.append(Log("ERROR", f"task type {node.type} cannot run yet", run.id, node.id))
+            ctx.actions.append(SetTaskRunState(run.id, State.FAILED))
+        return None
+    return handler(ctx, node, run)
+
+
+def apply_to_view(view: ExecutionView, actions: Iterable[Action]) -> ExecutionView:
+    runs = {run.id: run for run in view.task_runs}
+    state = view.state
+    for action in actions:
+        if isinstance(action, CreateTaskRun):
+            runs[action.id] = TaskRunView(
+                id=action.id, task_id=action.task_id, parent_id=action.parent_id, state=action.state,
+                seq=action.seq, value=action.value, iteration=action.iteration,
+            )
+        elif isinstance(action, SetTaskRunState):
+            runs[action.task_run_id] = replace(
+                runs[action.task_run_id], state=action.state,
+                outputs=action.outputs if action.outputs is not None else runs[action.task_run_id].outputs,
+            )
+        elif isinstance(action, SetExecutionState):
+            state = action.state
+    return replace(view, state=state, task_runs=tuple(runs.values()))
+
+
+def decide(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = default_new_id,
+           renderer: Renderer | None = None) -> list[Action]:
+    """Every action needed to bring the execution as far as it can go right now."""
+    actions: list[Action] = []
+    if view.state is State.CREATED:
+        actions.append(SetExecutionState(State.RUNNING))
+        view = replace(view, state=State.RUNNING)
+    if view.state is not State.RUNNING:
+        return actions
+    for _ in range(MAX_ROUNDS):
+        round_actions = step(flow, view, new_id, renderer)
+        if not round_actions:
+            break
+        actions.extend(round_actions)
+        view = apply_to_view(view, round_actions)
+        if view.state.is_terminal:
+            break
+    return actions
+
+
+@dataclass(frozen=True, slots=True)
+class ResultVerdict:
+    state: State
+    outputs: Mapping | None
+
+
+def judge_result(node: TaskNode, run: TaskRunView, attempt: int, reported: State,
+                 outputs: Mapping | None) -> ResultVerdict | None:
+    """The task run's new state for a worker's result, or None when the result must be ignored:
+    it is for an attempt other than the one in flight, or the task run has already ended."""
+    if run.state.is_terminal or attempt != run.attempts + 1:
+        return None
+    return ResultVerdict(state=tolerate(node, reported), outputs=outputs)
+
+
+def tolerate(node: TaskNode, state: State) -> State:
+    """A task's own outcome after `allowFailure` (FAILED counts as WARNING) and `allowWarning`
+    (WARNING counts as SUCCESS)."""
+    if state is State.FAILED and node.allow_failure:
+        state = State.WARNING
+    if state is State.WARNING and node.allow_warning:
+        state = State.SUCCESS
+    return state

@@ -1,0 +1,285 @@
+"""What the flowable handlers share.
+
+Every flowable here is one shape: *groups* of task nodes, each group run one after the other,
+several groups at once up to a limit, then the flowable's `errors` and `finally` branches.
+
+- Parallel and Dag: one group per task; Dag adds a readiness rule (its `dependsOn`).
+- ForEach and EachSequential: one group per value, holding all the tasks (run in sequence).
+- EachParallel: one group per (value, task).
+
+A task run belongs to a group by its `iteration` (None outside loops) and its task id, so the
+key of a task run is `(iteration, task_id)`; task ids are unique in a flow, iterations tell a
+loop's values apart.
+
+Kestra's rules, which `run_groups` keeps:
+- once a task of the main branch has failed, nothing new of the main branch starts (neither a new
+  group nor the next task of a running group); the tasks already running end on their own;
+- the `errors` branch starts as soon as the failure is seen; a failure inside `errors` or
+  `finally` does not stop the rest of that branch;
+- `finally` starts when everything else has ended; the flowable ends when `finally` has;
+- the outcome is the worst state of the children, and FAILED at least when the main branch failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from executor.core.decide import FlowableHandler, StepContext, enabled
+from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, TaskNode, TaskRunView
+from orchestrator.states import ACTIVE, FAILED_STATES, State, worst
+from orchestrator.templating import TemplateError
+
+RunKey = tuple[int | None, str]  # (iteration, task id)
+
+
+class FlowableError(Exception):
+    """A flowable cannot go on; the message is logged on its task run, which ends FAILED."""
+
+
+def guarded(handler: FlowableHandler) -> FlowableHandler:
+    """A handler whose FlowableError ends its flowable FAILED with the reason logged on it."""
+
+    @functools.wraps(handler)
+    def guard(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State | None:
+        try:
+            return handler(ctx, node, run)
+        except FlowableError as error:
+            if run is None:  # only the flow's root has no task run, and it is a Sequential
+                raise
+            ctx.fail(node, run, str(error))
+            return None
+
+    return guard
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Task nodes run one after the other under a flowable; a loop's group carries its value."""
+
+    nodes: tuple[TaskNode, ...]  # never empty
+    value: str | None = None
+    iteration: int | None = None
+
+    @property
+    def key(self) -> RunKey:
+        """The key of the group's first task run: it exists once the group has started."""
+        return (self.iteration, self.nodes[0].id)
+
+
+Ready = Callable[[Group, Mapping[RunKey, TaskRunView]], bool]
+
+
+def latest_runs(runs: Iterable[TaskRunView]) -> dict[RunKey, TaskRunView]:
+    """The last task run of each (iteration, task) among a flowable's children."""
+    latest: dict[RunKey, TaskRunView] = {}
+    for run in runs:
+        key = (run.iteration, run.task_id)
+        current = latest.get(key)
+        if current is None or run.seq > current.seq:
+            latest[key] = run
+    return latest
+
+
+def run_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, known: Sequence[Group], *,
+               load: Callable[[], Sequence[Group]] | None = None, limit: int = 0, ready: Ready | None = None,
+               side_limit: int = 1) -> State | None:
+    """Advance a flowable made of groups; its outcome once everything has ended, else None.
+
+    `known` are the groups that can be named without rendering anything (all of them for Parallel,
+    the started ones for a loop); `load`, when given, returns every group and is called only when
+    a new group may start or the end must be checked, because it renders the loop's values.
+    `limit` bounds the groups running at once (0: no bound). `side_limit` is how many tasks of
+    `errors` and `finally` run at once: 1 (one after the other) or the flowable's own limit.
+    Raises FlowableError before proposing anything when the flowable cannot go on.
+    """
+    errors = enabled(node.branch(BRANCH_ERRORS))
+    finally_ = enabled(node.branch(BRANCH_FINALLY))
+    side_ids = {side.id for side in (*errors, *finally_)}
+    latest = latest_runs(ctx.by_parent.get(run.id, ()))
+    main = [child for child in latest.values() if child.task_id not in side_ids]
+    failed = any(child.state in FAILED_STATES for child in main)
+    if failed:
+        errors_ended = start_branch(ctx, run, errors, latest, side_limit)
+        if not errors_ended or any(child.state in ACTIVE for child in main):
+            return None
+    elif not _advance_main(ctx, run, known, latest, load, limit, ready):
+        return None
+    if not start_branch(ctx, run, finally_, latest, side_limit):
+        return None
+    outcome = worst(child.state for child in latest.values())
+    return State.FAILED if failed and outcome not in FAILED_STATES else outcome
+
+
+def _advance_main(ctx: StepContext, parent: TaskRunView, known: Sequence[Group],
+                  latest: Mapping[RunKey, TaskRunView], load: Callable[[], Sequence[Group]] | None, limit: int,
+                  ready: Ready | None) -> bool:
+    """Move the started groups on and start new ones as `limit` and `ready` allow; True once the
+    main branch has ended. Raises FlowableError when it never can."""
+    running = [group for group in known if group.key in latest and not _ended(group, latest)]
+    started = any(group.key in latest for group in known)
+    groups = known
+    # Rendering a loop's values costs the execution's outputs: do it only when it can matter,
+    # and before proposing anything, so that a failure to render leaves nothing half started.
+    if load is not None and (not started or not running or (limit and len(running) < limit)):
+        groups = load()
+    for group in running:
+        _advance_group(ctx, parent, group, latest)
+    active = len(running)
+    waiting = []
+    for group in groups:
+        if group.key in latest:
+            continue
+        if limit and active >= limit:
+            return False
+        if ready is not None and not ready(group, latest):
+            waiting.append(group)
+            continue
+        _advance_group(ctx, parent, group, latest)
+        active += 1
+    if active:
+        return False
+    if waiting:
+        names = ", ".join(group.nodes[0].id for group in waiting)
+        raise FlowableError(f"tasks {names} can never start: what they depend on did not end successfully")
+    return True
+
+
+def _ended(group: Group, latest: Mapping[RunKey, TaskRunView]) -> bool:
+    for node in group.nodes:
+        run = latest.get((group.iteration, node.id))
+        if run is None or run.state in ACTIVE:
+            return False
+    return True
+
+
+def _advance_group(ctx: StepContext, parent: TaskRunView, group: Group, latest: Mapping[RunKey, TaskRunView]) -> None:
+    """Start the group's next task once the previous one has ended."""
+    for node in group.nodes:
+        run = latest.get((group.iteration, node.id))
+        if run is None:
+            ctx.create(node, parent.id, value=group.value, iteration=group.iteration)
+            return
+        if run.state in ACTIVE:
+            return
+
+
+def start_branch(ctx: StepContext, parent: TaskRunView, nodes: Sequence[TaskNode],
+                 latest: Mapping[RunKey, TaskRunView], limit: int) -> bool:
+    """Start the tasks of an `errors` or `finally` branch in order, at most `limit` at once
+    (1: one after the other; 0: all together); True once every one of them has ended."""
+    active = 0
+    for node in nodes:
+        run = latest.get((None, node.id))
+        if run is None:
+            if limit and active >= limit:
+                return False
+            ctx.create(node, parent.id)
+            active += 1
+        elif run.state in ACTIVE:
+            active += 1
+    return active == 0
+
+
+def chosen_branch(children: Iterable[TaskRunView], branches: Iterable[Sequence[TaskNode]]) -> Sequence[TaskNode]:
+    """The branch an If or a Switch took, told by the task runs it made; empty when none of its
+    tasks has one (the branch had nothing to run, and only `finally` ran)."""
+    ids = {child.task_id for child in children}
+    for branch in branches:
+        if any(node.id in ids for node in branch):
+            return branch
+    return ()
+
+
+def nested_nodes(ctx: StepContext, owner: TaskNode, definitions: Iterable[Any]) -> list[TaskNode]:
+    """The graph's nodes of tasks held inside a structure (a Switch case, a Dag's `tasks[].task`)."""
+    nodes = []
+    for definition in definitions:
+        task_id = definition.get("id") if isinstance(definition, Mapping) else None
+        found = ctx.flow.nodes.get(task_id) if isinstance(task_id, str) else None
+        if found is None:
+            raise FlowableError(f"task {task_id!r} of {owner.id} is not in the flow's task graph")
+        nodes.append(found)
+    return nodes
+
+
+def as_text(value: Any) -> str:
+    """A value as a loop value or a Switch key: a string as it is, anything else as compact JSON
+    (Kestra's `1`, `true`, `{"key":"value"}`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def int_property(node: TaskNode, name: str, default: int) -> int:
+    value = node.definition.get(name, default)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise FlowableError(f"`{name}` must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise FlowableError(f"`{name}` cannot be negative ({number})")
+    return number
+
+
+def loop_values(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str) -> list[str]:
+    """The distinct values of a loop, as text, in order: the property is a list (each item
+    rendered) or a JSON array as a string (rendered, then parsed). Raises FlowableError."""
+    raw = node.definition.get(name)
+    try:
+        rendered = ctx.renderer.render(node, run, raw) if isinstance(raw, (str, list)) else raw
+    except TemplateError as error:
+        raise FlowableError(f"Unable to render `{name}`: {error}") from None
+    values = rendered
+    if isinstance(raw, str) and isinstance(rendered, str):
+        try:
+            values = json.loads(rendered)
+        except ValueError as error:
+            raise FlowableError(f"`{name}` must be a list or a JSON array, got {_excerpt(rendered)} ({error})") from None
+    if not isinstance(values, list):
+        raise FlowableError(f"`{name}` must be a list or a JSON array, got {_excerpt(as_text(values))}")
+    nulls = sum(value is None for value in values)
+    if nulls:
+        raise FlowableError(f"Found {nulls} null value{'s' if nulls > 1 else ''} in `{name}`, which cannot be "
+                            f"iterated: {_excerpt(as_text(values))}")
+    # Kestra runs each distinct value once: a value names its iteration's outputs.
+    return list(dict.fromkeys(as_text(value) for value in values))
+
+
+def _excerpt(text: str, size: int = 200) -> str:
+    return text if len(text) <= size else text[:size] + "…"
+
+
+def loop_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, nodes: Sequence[TaskNode], *,
+                per_task: bool, limit: int, side_limit: int) -> State | None:
+    """Run a loop over the values of property `name`: one group per value holding every task
+    (`per_task` False: the tasks of a value run in sequence), or one group per (value, task)."""
+    ids = {task.id for task in nodes}
+    by_id = {task.id: task for task in nodes}
+    known: list[Group] = []
+    seen: set[RunKey] = set()
+    for child in sorted(ctx.by_parent.get(run.id, ()), key=lambda child: (child.iteration or 0, child.seq)):
+        if child.task_id not in ids or child.iteration is None:
+            continue
+        group = (Group((by_id[child.task_id],), child.value, child.iteration) if per_task
+                 else Group(tuple(nodes), child.value, child.iteration))
+        if group.key not in seen:
+            seen.add(group.key)
+            known.append(group)
+
+    def load() -> list[Group]:
+        values = loop_values(ctx, node, run, name)
+        if not nodes:
+            return []
+        if per_task:
+            return [Group((task,), value, index) for index, value in enumerate(values) for task in nodes]
+        return [Group(tuple(nodes), value, index) for index, value in enumerate(values)]
+
+    return run_groups(ctx, node, run, known, load=load, limit=limit, side_limit=side_limit)

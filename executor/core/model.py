@@ -1,0 +1,137 @@
+"""Plain, frozen data the decision core works on: the flow as a tree of task nodes, and a view of
+one execution. Built by the shell from repository rows; no Django here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
+
+from orchestrator.states import State
+from workers import registry
+
+# The task-list properties of flowables that run as the flowable's "main" branch, and the
+# lists every flowable may carry.
+BRANCH_ERRORS = "errors"
+BRANCH_FINALLY = "finally"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskNode:
+    id: str
+    type: str
+    kind: str  # "runnable" | "flowable"
+    definition: Mapping[str, Any]  # the task as written in the flow
+    # Named lists of child tasks: "tasks", "errors", "finally", "then", "else", …
+    branches: Mapping[str, tuple["TaskNode", ...]] = field(default_factory=dict)
+
+    @property
+    def disabled(self) -> bool:
+        return bool(self.definition.get("disabled", False))
+
+    @property
+    def allow_failure(self) -> bool:
+        return bool(self.definition.get("allowFailure", False))
+
+    @property
+    def allow_warning(self) -> bool:
+        return bool(self.definition.get("allowWarning", False))
+
+    @property
+    def worker_group(self) -> str | None:
+        group = self.definition.get("workerGroup")
+        return group.get("key") if isinstance(group, Mapping) else None
+
+    def branch(self, name: str) -> tuple["TaskNode", ...]:
+        return self.branches.get(name, ())
+
+
+@dataclass(frozen=True, slots=True)
+class FlowGraph:
+    id: str
+    namespace: str
+    revision: int
+    root: TaskNode  # a pseudo-Sequential holding the flow's tasks, errors and finally
+    nodes: Mapping[str, TaskNode]
+    data: Mapping[str, Any]
+
+    def node(self, task_id: str) -> TaskNode:
+        return self.nodes[task_id]
+
+
+ROOT_TYPE = "io.kestra.plugin.core.flow.Sequential"
+ROOT_ID = ""  # the pseudo task holding the flow's top-level lists; it never has a task run
+
+
+def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode]) -> TaskNode:
+    task_type = registry.get(definition["type"])
+    if task_type is None:
+        raise ValueError(f"unknown task type {definition['type']}")
+    branches: dict[str, tuple[TaskNode, ...]] = {}
+    if task_type.kind == "flowable":
+        for name in registry.task_list_properties(task_type):
+            value = definition.get(name)
+            if isinstance(value, list):
+                branches[name] = tuple(_node(child, nodes) for child in value)
+    node = TaskNode(
+        id=definition["id"], type=task_type.name, kind=task_type.kind, definition=definition, branches=branches
+    )
+    nodes[node.id] = node
+    return node
+
+
+def build_graph(data: Mapping[str, Any], revision: int) -> FlowGraph:
+    """The task tree of a validated flow definition."""
+    nodes: dict[str, TaskNode] = {}
+    branches = {
+        name: tuple(_node(task, nodes) for task in data.get(key) or ())
+        for name, key in (("tasks", "tasks"), (BRANCH_ERRORS, "errors"), (BRANCH_FINALLY, "finally"))
+    }
+    root = TaskNode(id=ROOT_ID, type=ROOT_TYPE, kind="flowable", definition={}, branches=branches)
+    return FlowGraph(
+        id=data["id"], namespace=data["namespace"], revision=revision, root=root, nodes=nodes, data=data
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRunView:
+    id: str
+    task_id: str
+    parent_id: str | None
+    state: State
+    seq: int
+    value: str | None = None
+    iteration: int | None = None
+    attempts: int = 0  # attempts finished so far
+    outputs: Mapping[str, Any] | None = None
+    start_date: str | None = None
+
+    def with_state(self, state: State) -> "TaskRunView":
+        return replace(self, state=state)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionView:
+    id: str
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    state: State
+    start_date: str
+    task_runs: tuple[TaskRunView, ...] = ()
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    labels: tuple[Mapping[str, str], ...] = ()
+    variables: Mapping[str, Any] | None = None
+    trigger: Mapping[str, Any] | None = None
+    original_id: str | None = None
+
+    def children(self, parent_id: str | None) -> list[TaskRunView]:
+        return [run for run in self.task_runs if run.parent_id == parent_id]
+
+    def run(self, task_run_id: str) -> TaskRunView:
+        for run in self.task_runs:
+            if run.id == task_run_id:
+                return run
+        raise KeyError(task_run_id)
+
+    def replace_runs(self, runs: Iterable[TaskRunView]) -> "ExecutionView":
+        return replace(self, task_runs=tuple(runs))

@@ -1,0 +1,303 @@
+"""The executor's shell: lock the execution, feed the pure core, apply its actions, and publish
+the resulting messages once the transaction has committed.
+
+This is the hot path of every task, so it reads only what a step needs: the scalar columns of
+the execution's task runs (no JSON), the full row of a task run it changes, and the outputs a
+new job's expressions name.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from executor.core.decide import ContextRenderer
+from executor.core import (
+    CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
+    decide, judge_result,
+)
+from executor.core.context import (
+    error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
+)
+from executor.core.outputs import FlowOutputError, render_flow_outputs
+from orchestrator import bus, messages
+from executor import store
+from orchestrator.models import Execution, LogEntry, TaskRun, new_id
+from orchestrator.repository import FlowNotFound, flow_graph, iso, merge_labels, now
+from orchestrator.states import State
+from workers.environment import ambient
+
+logger = logging.getLogger("harrier.executor")
+
+
+
+def handle_message(message: dict[str, Any]) -> None:
+    """Consume one executor message. Safe to call twice with the same message."""
+    if message.get("v") != messages.VERSION:
+        logger.error("dropping executor message of unknown version: %r", message.get("v"))
+        return
+    result = message.get("result")
+    with transaction.atomic():
+        execution, rows, result_run = store.load(message["executionId"], result["taskRunId"] if result else None)
+        if execution is None:
+            logger.warning("execution %s does not exist", message["executionId"])
+            return
+        if State(execution.state).is_terminal:
+            return
+        step = Step(execution)
+        jobs = step.advance(rows, result, result_run)
+        jobs += step.redispatch(message.get("redispatch") or [])
+        if jobs:
+            transaction.on_commit(lambda: _send(jobs))
+
+
+def _send(jobs: list[messages.WorkerJob]) -> None:
+    for job in jobs:
+        group = (job["task"].get("workerGroup") or {}).get("key")
+        bus.publish(messages.worker_queue(group), messages.WORKER_TASK, job)
+
+
+def _run_view(run: TaskRun) -> TaskRunView:
+    return TaskRunView(
+        id=run.id, task_id=run.task_id, parent_id=run.parent_task_run_id, state=State(run.state), seq=run.seq,
+        value=run.value, iteration=run.iteration, attempts=run.attempt_count,
+    )
+
+
+class Step:
+    """One executor step over one locked execution."""
+
+    def __init__(self, execution: Execution) -> None:
+        self.execution = execution
+        self.moment = now()
+        self.stamp = iso(self.moment)
+        self.full: dict[str, TaskRun] = {}  # rows loaded whole, because this step changes them
+        self.created: list[TaskRun] = []
+        self.changed: set[str] = set()
+
+    def advance(self, rows: list[tuple], result: messages.TaskResult | None,
+                result_run: TaskRun | None) -> list[messages.WorkerJob]:
+        execution = self.execution
+        try:
+            graph = flow_graph(execution.namespace, execution.flow_id, execution.flow_revision)
+        except FlowNotFound as error:
+            self._end_without_flow(str(error))
+            return []
+        views = {
+            row[0]: TaskRunView(id=row[0], task_id=row[1], parent_id=row[2], state=State(row[3]), seq=row[4],
+                                value=row[5], iteration=row[6], attempts=row[7])
+            for row in rows
+        }
+        if result is not None:
+            run = self._apply_result(graph, result, result_run)
+            if run is None:
+                return []  # a duplicate or stale result changes nothing
+            views[run.id] = _run_view(run)
+        view = self._view(tuple(views.values()))
+        dispatches: list[Dispatch] = []
+        logs: list[LogEntry] = []
+        final_state: State | None = None
+        for action in decide(graph, view, new_id, _LazyRenderer(self, graph, view)):
+            if isinstance(action, CreateTaskRun):
+                run = TaskRun(
+                    id=action.id, execution=execution, task_id=action.task_id, parent_task_run_id=action.parent_id,
+                    value=action.value, iteration=action.iteration, state=action.state.value, seq=action.seq,
+                    state_history=_history_to(action.state, self.stamp), attempts=[],
+                )
+                self.full[run.id] = run
+                self.created.append(run)
+            elif isinstance(action, SetTaskRunState):
+                run = self._load(action.task_run_id)
+                _set_run_state(run, action.state, self.stamp)
+                if action.outputs is not None:
+                    run.outputs = dict(action.outputs)
+                self.changed.add(run.id)
+            elif isinstance(action, Dispatch):
+                run = self._load(action.task_run_id)
+                run.dispatched = self.moment
+                self.changed.add(run.id)
+                dispatches.append(action)
+            elif isinstance(action, SetExecutionState):
+                if action.state.is_terminal:
+                    final_state = action.state  # set after the task runs are written (flow outputs)
+                else:
+                    _set_execution_state(execution, action.state, self.stamp)
+            elif isinstance(action, Log):
+                logs.append(LogEntry(
+                    execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+                    task_id=action.task_id, task_run_id=action.task_run_id, level=action.level,
+                    message=action.message, timestamp=self.moment,
+                ))
+        with store.batch():
+            self._save_runs()
+            if final_state in (State.SUCCESS, State.WARNING) and graph.data.get("outputs"):
+                final_state = self._render_flow_outputs(graph, view, logs, final_state)
+            if final_state is not None:
+                _set_execution_state(execution, final_state, self.stamp)
+            self._save_execution(logs)
+        # Jobs are built after the writes, so that outputs this step stored are visible to them.
+        return [self._job(graph, view, self.full[d.task_run_id], d.attempt) for d in dispatches]
+
+    def redispatch(self, task_run_ids: list[str]) -> list[messages.WorkerJob]:
+        """Jobs sent again for task runs still waiting for their worker (a lost job). The worker's
+        claim on (task run, attempt) makes a copy that was not lost harmless."""
+        if not task_run_ids:
+            return []
+        waiting = [run for run in store.task_runs(self.execution.id, task_run_ids) if run.state == State.CREATED.value]
+        if not waiting:
+            return []
+        graph = flow_graph(self.execution.namespace, self.execution.flow_id, self.execution.flow_revision)
+        view = self._view(())
+        for run in waiting:
+            run.dispatched = self.moment
+            store.update_run(run)
+        logger.warning("execution %s: sending %d job(s) again", self.execution.id, len(waiting))
+        return [self._job(graph, view, run, run.attempt_count + 1) for run in waiting]
+
+    # --- reading and writing ---------------------------------------------------------------
+
+    def _load(self, task_run_id: str) -> TaskRun:
+        run = self.full.get(task_run_id)
+        if run is None:
+            run = self.full[task_run_id] = store.task_runs(self.execution.id, [task_run_id])[0]
+        return run
+
+    def _view(self, runs: tuple[TaskRunView, ...]) -> ExecutionView:
+        execution = self.execution
+        return ExecutionView(
+            id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+            flow_revision=execution.flow_revision, state=State(execution.state),
+            start_date=iso(execution.start_date), task_runs=runs, inputs=execution.inputs or {},
+            labels=tuple(execution.labels or ()), variables=execution.variables, trigger=execution.trigger,
+            original_id=execution.original_id,
+        )
+
+    def _save_runs(self) -> None:
+        created_ids = {run.id for run in self.created}
+        store.insert_runs(self.created)
+        # One UPDATE per changed row: a step changes one or two rows.
+        for run_id in sorted(self.changed - created_ids):
+            store.update_run(self.full[run_id])
+        self.created, self.changed = [], set()
+
+    def _save_execution(self, logs: list[LogEntry]) -> None:
+        if logs:
+            LogEntry.objects.bulk_create(logs)
+        self.execution.updated = self.moment
+        store.update_execution(self.execution)
+
+    def _apply_result(self, graph: FlowGraph, result: messages.TaskResult, run: TaskRun | None) -> TaskRun | None:
+        if run is None or run.task_id not in graph.nodes:
+            logger.warning("result for unknown task run %s", result["taskRunId"])
+            return None
+        verdict = judge_result(
+            graph.node(run.task_id), _run_view(run), result["attempt"], State(result["state"]), result.get("outputs")
+        )
+        if verdict is None:
+            return None
+        attempt_history = [
+            {"state": State.RUNNING.value, "date": result["startDate"]},
+            {"state": result["state"], "date": result["endDate"]},
+        ]
+        attempt = {"workerId": result.get("workerId"),
+                   "state": {"current": result["state"], "histories": attempt_history}}
+        if result.get("error"):
+            attempt["error"] = result["error"]
+        run.attempts = [*run.attempts, attempt]
+        run.attempt_count = len(run.attempts)
+        if State(run.state) is State.CREATED:
+            run.state_history = [*run.state_history, {"state": State.RUNNING.value, "date": result["startDate"]}]
+            run.state = State.RUNNING.value
+        _set_run_state(run, verdict.state, result["endDate"])
+        run.outputs = dict(verdict.outputs) if verdict.outputs else None
+        if result.get("labels"):
+            self.execution.labels = merge_labels(self.execution.labels or [], result["labels"])
+        self.full[run.id] = run
+        self.changed.add(run.id)
+        return run
+
+    def _render_flow_outputs(self, graph: FlowGraph, view: ExecutionView, logs: list[LogEntry],
+                             state: State) -> State:
+        """Flow outputs are rendered once the tasks have ended (their rows written); a failure
+        to render one fails the execution with the reason."""
+        outputs = outputs_of(store.outputs_rows(self.execution.id, None))
+        try:
+            context = {**execution_context(graph, view, outputs), **ambient()}
+            self.execution.outputs = render_flow_outputs(graph.data["outputs"], context)
+        except FlowOutputError as error:
+            execution = self.execution
+            logs.append(LogEntry(
+                execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+                level="ERROR", message=f"Failed to render the flow outputs: {error}", timestamp=self.moment,
+            ))
+            return State.FAILED
+        return state
+
+    def _end_without_flow(self, reason: str) -> None:
+        execution = self.execution
+        _set_execution_state(execution, State.FAILED, self.stamp)
+        LogEntry.objects.create(
+            execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id, level="ERROR",
+            message=reason, timestamp=self.moment,
+        )
+        self._save_execution([])
+
+    def _job(self, graph: FlowGraph, view: ExecutionView, run: TaskRun, attempt: int) -> messages.WorkerJob:
+        node = graph.node(run.task_id)
+        outputs = outputs_of(store.outputs_rows(self.execution.id, referenced_outputs(node)))
+        job: messages.WorkerJob = {
+            "v": messages.VERSION,
+            "executionId": self.execution.id,
+            "taskRunId": run.id,
+            "attempt": attempt,
+            "task": dict(node.definition),
+            "context": run_context(graph, view, node, _run_view(run), run.state_history[0]["date"], outputs),
+            "namespace": self.execution.namespace,
+            "flowId": self.execution.flow_id,
+        }
+        if uses_error_logs(node):
+            job["errorLogs"] = error_logs(store.failed_attempts(self.execution.id))
+        return job
+
+
+class _LazyRenderer:
+    """Renders flowables' properties; loads the execution's outputs only when first asked."""
+
+    def __init__(self, step: Step, graph: FlowGraph, view: ExecutionView) -> None:
+        self._step, self._graph, self._view = step, graph, view
+        self._inner: ContextRenderer | None = None
+
+    def render(self, node, run, value):
+        if self._inner is None:
+            rows = store.outputs_rows(self._step.execution.id, None)
+            # This step's own changes are not written yet: listed last, they override the rows.
+            pending = [(r.task_id, r.value, r.outputs) for r in self._step.full.values() if r.outputs is not None]
+            outputs = outputs_of([*rows, *pending])
+            context = {**execution_context(self._graph, self._view, outputs), **ambient()}
+            self._inner = ContextRenderer(context)
+        return self._inner.render(node, run, value)
+
+
+def _history_to(state: State, stamp: str) -> list[dict[str, str]]:
+    if state is State.CREATED:
+        return [{"state": state.value, "date": stamp}]
+    return [{"state": State.CREATED.value, "date": stamp}, {"state": state.value, "date": stamp}]
+
+
+def _set_run_state(run: TaskRun, state: State, stamp: str) -> None:
+    if run.state == state.value:
+        return
+    run.state = state.value
+    run.state_history = [*run.state_history, {"state": state.value, "date": stamp}]
+
+
+def _set_execution_state(execution: Execution, state: State, stamp: str) -> None:
+    if execution.state == state.value:
+        return
+    execution.state = state.value
+    execution.state_history = [*execution.state_history, {"state": state.value, "date": stamp}]
+    if state.is_terminal:
+        execution.end_date = datetime.fromisoformat(stamp.replace("Z", "+00:00"))

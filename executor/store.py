@@ -1,0 +1,191 @@
+"""The executor's reads and writes on its hot path, in plain SQL.
+
+Every task costs one executor step, and the ORM's query building costs more than the queries
+themselves at this size (about 0.5 ms a statement against 0.1 ms on the wire). These few
+statements are written once here, for PostgreSQL and SQLite alike; everything else in Harrier
+uses the ORM. The rows come back as the ORM's model instances, so callers do not care.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager, nullcontext
+from datetime import datetime
+from typing import Any, Iterable
+
+from django.db import connection
+
+from orchestrator.models import Execution, TaskRun
+
+_EXECUTION_COLUMNS = (
+    "id", "namespace", "flow_id", "flow_revision", "state", "state_history", "inputs", "outputs", "labels",
+    "variables", "trigger", "parent_id", "original_id", "start_date", "end_date", "updated",
+)
+_EXECUTION_JSON = {"state_history", "inputs", "outputs", "labels", "variables", "trigger"}
+
+_RUN_COLUMNS = (
+    "id", "execution_id", "task_id", "parent_task_run_id", "value", "iteration", "state", "state_history",
+    "attempts", "attempt_count", "outputs", "seq", "dispatched",
+)
+_RUN_JSON = {"state_history", "attempts", "outputs"}
+# The columns a step's decision needs, none of them JSON.
+VIEW_COLUMNS = ("id", "task_id", "parent_task_run_id", "state", "seq", "value", "iteration", "attempt_count")
+
+_EXECUTION_TABLE = Execution._meta.db_table
+_RUN_TABLE = TaskRun._meta.db_table
+
+
+@contextmanager
+def batch():
+    """Statements inside are sent without waiting for each answer (psycopg's pipeline mode on
+    PostgreSQL): a step's writes cost one round trip instead of one each."""
+    raw = connection.connection if connection.vendor == "postgresql" else None
+    with raw.pipeline() if raw is not None and hasattr(raw, "pipeline") else nullcontext():
+        yield
+
+
+def _load_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _dump_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _datetime(value: Any) -> datetime | None:
+    # SQLite hands back text; PostgreSQL a datetime.
+    if value is None or isinstance(value, datetime):
+        return value
+    return connection.ops.convert_datetimefield_value(value, None, connection)
+
+
+_DATETIMES = {"start_date", "end_date", "updated", "dispatched"}
+
+
+def _instance(model, columns: tuple[str, ...], json_columns: set[str], row: tuple) -> Any:
+    values = {}
+    for name, value in zip(columns, row):
+        if name in json_columns:
+            value = _load_json(value)
+        elif name in _DATETIMES:
+            value = _datetime(value)
+        values[name] = value
+    instance = model(**values)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+def load(execution_id: str, task_run_id: str | None) -> tuple[Execution | None, list[tuple], TaskRun | None]:
+    """What a step starts from, in one round trip: the execution's row, locked until the
+    transaction ends (PostgreSQL's FOR UPDATE; SQLite serialises writers with the database lock
+    taken at BEGIN IMMEDIATE), the scalar columns of its task runs, and the whole row of the
+    task run a result is for."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with batch(), connection.cursor() as first, connection.cursor() as second, connection.cursor() as third:
+        first.execute(
+            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}", [execution_id]
+        )
+        second.execute(
+            f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s ORDER BY seq",
+            [execution_id],
+        )
+        if task_run_id is not None:
+            third.execute(
+                f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s",
+                [execution_id, task_run_id],
+            )
+        row = first.fetchone()
+        rows = second.fetchall()
+        run_row = third.fetchone() if task_run_id is not None else None
+    execution = _instance(Execution, _EXECUTION_COLUMNS, _EXECUTION_JSON, row) if row else None
+    run = _instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, run_row) if run_row else None
+    return execution, rows, run
+
+
+def task_runs(execution_id: str, ids: Iterable[str]) -> list[TaskRun]:
+    ids = list(ids)
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id IN "
+            f"({', '.join(['%s'] * len(ids))}) ORDER BY seq",
+            [execution_id, *ids],
+        )
+        rows = cursor.fetchall()
+    return [_instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, row) for row in rows]
+
+
+def outputs_rows(execution_id: str, task_ids: frozenset[str] | None) -> list[tuple[str, str | None, Any]]:
+    """(task id, value, outputs) of the task runs that have outputs, for the named tasks or all."""
+    sql = f"SELECT task_id, value, outputs FROM {_RUN_TABLE} WHERE execution_id = %s AND outputs IS NOT NULL"
+    params: list[Any] = [execution_id]
+    if task_ids is not None:
+        if not task_ids:
+            return []
+        sql += f" AND task_id IN ({', '.join(['%s'] * len(task_ids))})"
+        params += sorted(task_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY seq", params)
+        rows = cursor.fetchall()
+    # JSON null is stored as SQL NULL by the writes below, so every row here has outputs.
+    return [(task_id, value, _load_json(outputs)) for task_id, value, outputs in rows]
+
+
+def failed_attempts(execution_id: str) -> list[tuple[str, str, list]]:
+    """(task id, task run id, attempts) of the execution's failed task runs, in order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT task_id, id, attempts FROM {_RUN_TABLE} WHERE execution_id = %s AND state = %s ORDER BY seq",
+            [execution_id, "FAILED"],
+        )
+        return [(task_id, run_id, _load_json(attempts)) for task_id, run_id, attempts in cursor.fetchall()]
+
+
+def _run_values(run: TaskRun, columns: tuple[str, ...]) -> list[Any]:
+    values = []
+    for name in columns:
+        value = getattr(run, name)
+        if name in _RUN_JSON:
+            value = _dump_json(value)
+        elif isinstance(value, datetime):
+            value = connection.ops.adapt_datetimefield_value(value)
+        values.append(value)
+    return values
+
+
+def insert_runs(runs: list[TaskRun]) -> None:
+    if not runs:
+        return
+    row = f"({', '.join(['%s'] * len(_RUN_COLUMNS))})"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_RUN_TABLE} ({', '.join(_RUN_COLUMNS)}) VALUES {', '.join([row] * len(runs))}",
+            [value for run in runs for value in _run_values(run, _RUN_COLUMNS)],
+        )
+
+
+_UPDATABLE = ("state", "state_history", "attempts", "attempt_count", "outputs", "dispatched")
+
+
+def update_run(run: TaskRun) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_RUN_TABLE} SET {', '.join(f'{name} = %s' for name in _UPDATABLE)} WHERE id = %s",
+            [*_run_values(run, _UPDATABLE), run.id],
+        )
+
+
+def update_execution(execution: Execution) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_EXECUTION_TABLE} SET state = %s, state_history = %s, labels = %s, outputs = %s, "
+            "end_date = %s, updated = %s WHERE id = %s",
+            [
+                execution.state, _dump_json(execution.state_history), _dump_json(execution.labels),
+                _dump_json(execution.outputs),
+                connection.ops.adapt_datetimefield_value(execution.end_date),
+                connection.ops.adapt_datetimefield_value(execution.updated), execution.id,
+            ],
+        )

@@ -1,0 +1,1 @@
+"""Harrier's Django project and repository app."""

@@ -1,0 +1,57 @@
+"""The Django admin: flows with their revisions, executions with their task runs, logs."""
+
+from django.contrib import admin
+
+from orchestrator.models import Execution, Flow, FlowRevision, LogEntry, TaskRun
+
+
+class FlowRevisionInline(admin.TabularInline):
+    model = FlowRevision
+    fields = ("revision", "created")
+    readonly_fields = ("revision", "created")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Flow)
+class FlowAdmin(admin.ModelAdmin):
+    list_display = ("namespace", "flow_id", "revision", "disabled", "updated")
+    list_filter = ("namespace", "disabled")
+    search_fields = ("namespace", "flow_id")
+    readonly_fields = ("revision", "created", "updated")
+    inlines = [FlowRevisionInline]
+
+
+@admin.register(FlowRevision)
+class FlowRevisionAdmin(admin.ModelAdmin):
+    list_display = ("namespace", "flow_id", "revision", "created")
+    search_fields = ("namespace", "flow_id")
+    readonly_fields = ("head", "namespace", "flow_id", "revision", "source", "created")
+
+
+class TaskRunInline(admin.TabularInline):
+    model = TaskRun
+    fields = ("task_id", "value", "state", "outputs")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("seq",)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = ("id", "namespace", "flow_id", "flow_revision", "state", "start_date", "end_date")
+    list_filter = ("state", "namespace")
+    search_fields = ("id", "namespace", "flow_id")
+    date_hierarchy = "start_date"
+    readonly_fields = [f.name for f in Execution._meta.fields]
+    inlines = [TaskRunInline]
+
+
+@admin.register(LogEntry)
+class LogEntryAdmin(admin.ModelAdmin):
+    list_display = ("timestamp", "level", "namespace", "flow_id", "task_id", "message")
+    list_filter = ("level",)
+    search_fields = ("execution_id", "message")
+    readonly_fields = [f.name for f in LogEntry._meta.fields]

@@ -1,0 +1,122 @@
+"""How components send each other messages: Celery over the broker, or in-process queues.
+
+`server standalone` and the single-component servers use Celery. `server local` and
+`flow run` use `LocalBus`: the same consumers, fed by threads in this process, so that a new
+user needs no Redis. Messages go through a JSON round trip either way, so nothing that works
+locally can depend on sharing Python objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any, Callable, Protocol
+
+import orjson
+
+logger = logging.getLogger("harrier.bus")
+
+
+class Bus(Protocol):
+    def publish(self, queue_name: str, task_name: str, payload: Any) -> None: ...
+
+
+class CeleryBus:
+    def publish(self, queue_name: str, task_name: str, payload: Any) -> None:
+        from orchestrator.celery import app
+
+        app.send_task(task_name, args=[payload], queue=queue_name)
+
+
+Handler = Callable[[Any], None]
+
+
+class LocalBus:
+    """In-process queues, each drained by its own threads."""
+
+    def __init__(self, handlers: dict[str, Handler], threads: dict[str, int] | None = None,
+                 default_threads: int = 1) -> None:
+        self._handlers = handlers
+        self._threads = threads or {}
+        self._default_threads = default_threads
+        self._queues: dict[str, queue.Queue] = {}
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._idle = threading.Condition(self._lock)
+        self._stopping = False
+
+    def publish(self, queue_name: str, task_name: str, payload: Any) -> None:
+        body = orjson.dumps(payload)
+        with self._lock:
+            q = self._queues.get(queue_name)
+            if q is None:
+                q = self._queues[queue_name] = queue.Queue()
+                for index in range(self._threads.get(queue_name, self._default_threads)):
+                    threading.Thread(
+                        target=self._consume, args=(q,), name=f"harrier-{queue_name}-{index}", daemon=True
+                    ).start()
+            self._busy += 1
+        q.put((task_name, body))
+
+    def _consume(self, q: queue.Queue) -> None:
+        while True:
+            task_name, body = q.get()
+            try:
+                handler = self._handlers[task_name]
+                handler(orjson.loads(body))
+            except Exception:  # a consumer's failure must not stop the queue
+                logger.exception("message %s failed", task_name)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                    if self._busy == 0:
+                        self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every published message has been handled (True) or time is up."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+
+_bus: Bus | None = None
+
+
+def get_bus() -> Bus:
+    global _bus
+    if _bus is None:
+        _bus = CeleryBus()
+    return _bus
+
+
+def set_bus(bus: Bus | None) -> None:
+    global _bus
+    _bus = bus
+
+
+def publish(queue_name: str, task_name: str, payload: Any) -> None:
+    get_bus().publish(queue_name, task_name, payload)
+
+
+def local_bus(worker_threads: int = 4) -> LocalBus:
+    """A LocalBus wired to Harrier's consumers."""
+    from executor.service import handle_message
+    from orchestrator.indexer import ingest_logs
+    from workers.runtime import handle_job
+
+    return LocalBus(
+        handlers={
+            "harrier.executor.process": handle_message,
+            "harrier.worker.run": handle_job,
+            "harrier.indexer.ingest": ingest_logs,
+        },
+        threads={"executor": 1, "indexer": 1},
+        default_threads=worker_threads,
+    )

@@ -1,0 +1,168 @@
+"""`manage.py flow validate|deploy|run`: flows from files, without the web server.
+
+`flow run FILE` deploys the file and runs it to the end in this process, as `server local`
+would, then prints the execution (or, with --json, one JSON object in Kestra's shape).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from orchestrator.flowlang import FlowSyntaxError, FlowValidationError
+
+
+def read_source(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CommandError(f"{path}: no such file")
+    except UnicodeDecodeError:
+        raise CommandError(f"{path}: not UTF-8 text")
+    except OSError as error:
+        raise CommandError(f"{path}: {error.strerror}")
+
+
+def flow_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file()))
+        else:
+            files.append(path)
+    return files
+
+
+def ensure_schema() -> None:
+    """A local SQLite database is created and migrated on first use; any other database must
+    have been migrated by its operator, and is not changed behind their back."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    if connection.vendor == "sqlite":
+        call_command("migrate", verbosity=0)
+        return
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        raise CommandError("the database has unapplied migrations: run `python manage.py migrate` first")
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--input {pair!r}: expected NAME=VALUE")
+        inputs[key] = value
+    return inputs
+
+
+class Command(BaseCommand):
+    help = "Validate, deploy or run flows from YAML files."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        validate = sub.add_parser("validate", help="Check flow files without storing them.")
+        validate.add_argument("files", nargs="+")
+        deploy = sub.add_parser("deploy", help="Store flow files (a changed flow becomes a new revision).")
+        deploy.add_argument("paths", nargs="+", help="flow files or folders of them")
+        run = sub.add_parser("run", help="Deploy a flow file and run it to the end in this process.")
+        run.add_argument("file")
+        run.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
+        run.add_argument("--json", action="store_true", help="print one JSON object")
+        run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the end")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action != "validate":
+            ensure_schema()
+        if action == "validate":
+            self.validate(flow_files(options["files"]))
+        elif action == "deploy":
+            self.deploy(flow_files(options["paths"]))
+        else:
+            self.run(Path(options["file"]), parse_inputs(options["input"]), options["json"], options["timeout"])
+
+    def validate(self, files: list[Path]) -> None:
+        from orchestrator.repository import validate
+
+        failed = 0
+        for path in files:
+            try:
+                definition = validate(read_source(path))
+            except (FlowSyntaxError, FlowValidationError) as error:
+                failed += 1
+                self.stderr.write(f"{path}: invalid\n{_indent(str(error))}")
+            else:
+                self.stdout.write(f"{path}: valid ({definition.namespace}.{definition.id})")
+        if failed:
+            raise CommandError(f"{failed} of {len(files)} flow(s) invalid")
+
+    def deploy(self, files: list[Path]) -> None:
+        from orchestrator.repository import deploy
+
+        failed = 0
+        for path in files:
+            try:
+                flow, changed = deploy(read_source(path))
+            except (FlowSyntaxError, FlowValidationError) as error:
+                failed += 1
+                self.stderr.write(f"{path}: refused\n{_indent(str(error))}")
+                continue
+            verb = "deployed" if changed else "unchanged"
+            self.stdout.write(f"{path}: {verb} {flow.namespace}.{flow.flow_id} revision {flow.revision}")
+        if failed:
+            raise CommandError(f"{failed} of {len(files)} flow(s) refused")
+
+    def run(self, path: Path, inputs: dict[str, str], as_json: bool, timeout: float) -> None:
+        from orchestrator.kestra_json import execution_json, log_json
+        from orchestrator.local import LocalRuntime
+        from orchestrator.models import LogEntry
+        from orchestrator.repository import create_execution, deploy
+
+        runtime = LocalRuntime()
+        try:
+            flow, _ = deploy(read_source(path))
+        except (FlowSyntaxError, FlowValidationError) as error:
+            raise CommandError(f"{path}: refused\n{_indent(str(error))}")
+        execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs)
+        try:
+            execution = runtime.wait_for(execution.id, timeout)
+        except TimeoutError as error:
+            raise CommandError(str(error))
+        runs = list(execution.task_runs.order_by("seq"))
+        logs = list(LogEntry.objects.filter(execution_id=execution.id).order_by("timestamp"))
+        if as_json:
+            document = execution_json(execution, runs)
+            document["logs"] = [log_json(entry) for entry in logs]
+            self.stdout.write(json.dumps(document, default=str))
+        else:
+            self._print(execution, runs, logs)
+        if execution.state not in {"SUCCESS", "WARNING"}:
+            sys.exit(1)
+
+    def _print(self, execution, runs, logs) -> None:
+        write = self.stdout.write
+        write(f"Execution {execution.id} of {execution.namespace}.{execution.flow_id} "
+              f"(revision {execution.flow_revision}): {execution.state}")
+        for run in runs:
+            outputs = f"  outputs: {json.dumps(run.outputs)}" if run.outputs else ""
+            value = f"[{run.value}]" if run.value is not None else ""
+            write(f"  {run.task_id}{value}: {run.state}{outputs}")
+        if execution.outputs:
+            write(f"Outputs: {json.dumps(execution.outputs)}")
+        if logs:
+            write("Logs:")
+            for entry in logs:
+                write(f"  {entry.timestamp:%H:%M:%S.%f}"[:-3] + f" {entry.level:<5} [{entry.task_id or '-'}] "
+                      f"{entry.message}")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())

@@ -1,0 +1,89 @@
+"""The message contracts between components: small, versioned, JSON-only payloads.
+
+Every message may be lost or delivered twice; receivers are idempotent. Pure Python (workers
+and the executor's pure core import this).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+VERSION = 1
+
+# Queue names. Worker groups are queues `worker.<key>`.
+EXECUTOR_QUEUE = "executor"
+INDEXER_QUEUE = "indexer"
+SCHEDULER_QUEUE = "scheduler"
+DEFAULT_WORKER_GROUP = "default"
+
+# Celery task names of the consumers, one per queue kind.
+EXECUTOR_TASK = "harrier.executor.process"
+WORKER_TASK = "harrier.worker.run"
+INDEXER_TASK = "harrier.indexer.ingest"
+
+
+def worker_queue(group: str | None) -> str:
+    return f"worker.{group or DEFAULT_WORKER_GROUP}"
+
+
+class ExecutorMessage(TypedDict):
+    """To the executor: look at this execution again, possibly with a worker's result."""
+
+    v: int
+    kind: Literal["evaluate", "result"]
+    executionId: str
+    result: NotRequired["TaskResult"]
+    # Task runs whose job seems lost (sent long ago, claimed by no worker): send again.
+    redispatch: NotRequired[list[str]]
+
+
+class TaskResult(TypedDict):
+    taskRunId: str
+    attempt: int  # 1-based number of the attempt this result is for
+    state: str  # SUCCESS | WARNING | FAILED | KILLED
+    outputs: dict[str, Any] | None
+    startDate: str  # ISO-8601
+    endDate: str
+    workerId: str
+    error: NotRequired[str]
+    # Labels the task sets on its execution (the Labels task): [{key, value}]
+    labels: NotRequired[list[dict[str, str]]]
+
+
+class WorkerJob(TypedDict):
+    """To a worker: everything it needs to run one attempt of one task run, no lookups."""
+
+    v: int
+    executionId: str
+    taskRunId: str
+    attempt: int
+    task: dict[str, Any]  # the task's definition as written in the flow
+    context: dict[str, Any]  # the run context for expressions
+    namespace: str
+    flowId: str
+    # For tasks that call errorLogs(): the errors of the execution's failed task runs so far.
+    errorLogs: NotRequired[list[dict[str, Any]]]
+
+
+class LogRecord(TypedDict):
+    id: str
+    executionId: str
+    namespace: str
+    flowId: str
+    taskId: str | None
+    taskRunId: str | None
+    attempt: int | None
+    level: str
+    message: str
+    timestamp: str
+
+
+def evaluate(execution_id: str, redispatch: list[str] | None = None) -> ExecutorMessage:
+    message: ExecutorMessage = {"v": VERSION, "kind": "evaluate", "executionId": execution_id}
+    if redispatch:
+        message["redispatch"] = redispatch
+    return message
+
+
+def result(execution_id: str, task_result: TaskResult) -> ExecutorMessage:
+    return {"v": VERSION, "kind": "result", "executionId": execution_id, "result": task_result}

@@ -1,0 +1,142 @@
+"""The repository: flows and their revisions, executions, task runs and logs.
+
+Field names follow Kestra's JSON where a user sees them (the API serialises these rows in
+Kestra's shape). Only the Executor writes executions and task runs, under the execution's row
+lock; the Indexer writes logs.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from orchestrator.states import State, TERMINAL
+from workers.ids import new_id
+
+STATE_CHOICES = [(s.value, s.value) for s in State]
+TERMINAL_VALUES = sorted(s.value for s in TERMINAL)
+
+
+class Flow(models.Model):
+    """The current revision of a flow; every deploy that changes the source adds a revision."""
+
+    namespace = models.CharField(max_length=255)
+    flow_id = models.CharField(max_length=255)
+    revision = models.PositiveIntegerField(default=1)
+    source = models.TextField()
+    disabled = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "flow_id"], name="flow_unique_id")]
+        ordering = ["namespace", "flow_id"]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.flow_id}"
+
+
+class FlowRevision(models.Model):
+    """Every deployed version of a flow, its YAML kept verbatim."""
+
+    # The flow row this is a revision of (its namespace and id are kept here too, for lookups).
+    head = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="revisions")
+    namespace = models.CharField(max_length=255)
+    flow_id = models.CharField(max_length=255)
+    revision = models.PositiveIntegerField()
+    source = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "flow_id", "revision"], name="flow_revision_unique")
+        ]
+        ordering = ["namespace", "flow_id", "-revision"]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.flow_id} rev {self.revision}"
+
+
+class Execution(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    namespace = models.CharField(max_length=255)
+    flow_id = models.CharField(max_length=255)
+    flow_revision = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=STATE_CHOICES, default=State.CREATED.value)
+    # [{"state": "CREATED", "date": "2024-…Z"}, …] in order
+    state_history = models.JSONField(default=list)
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(null=True, blank=True)
+    labels = models.JSONField(default=list, blank=True)  # [{"key": …, "value": …}]
+    variables = models.JSONField(null=True, blank=True)
+    trigger = models.JSONField(null=True, blank=True)
+    parent_id = models.CharField(max_length=32, null=True, blank=True)
+    original_id = models.CharField(max_length=32, null=True, blank=True)
+    start_date = models.DateTimeField()
+    end_date = models.DateTimeField(null=True, blank=True)
+    # When the executor last changed this execution; the reconciler looks for stale ones.
+    updated = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["namespace", "flow_id", "-start_date"], name="execution_flow_idx"),
+            models.Index(fields=["-start_date"], name="execution_start_idx"),
+            models.Index(
+                fields=["updated"], name="execution_active_idx", condition=~Q(state__in=TERMINAL_VALUES)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.flow_id} {self.id} {self.state}"
+
+
+class TaskRun(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="task_runs")
+    task_id = models.CharField(max_length=255)
+    parent_task_run_id = models.CharField(max_length=32, null=True, blank=True)
+    value = models.TextField(null=True, blank=True)
+    iteration = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=STATE_CHOICES, default=State.CREATED.value)
+    state_history = models.JSONField(default=list)
+    # [{"state": {"current": …, "histories": […]}, "workerId": …}] — one per attempt
+    attempts = models.JSONField(default=list)
+    # len(attempts), as a column: the executor reads it on every step without parsing JSON.
+    attempt_count = models.PositiveIntegerField(default=0)
+    outputs = models.JSONField(null=True, blank=True)
+    # Order of creation inside the execution: task runs are listed in this order.
+    seq = models.PositiveIntegerField()
+    # When the job for the current attempt was last sent to a worker.
+    dispatched = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["execution", "seq"], name="taskrun_execution_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.state}"
+
+
+class LogEntry(models.Model):
+    LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+
+    # Set by whoever emits the line, so that a batch delivered twice is stored once.
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
+    execution_id = models.CharField(max_length=32)
+    namespace = models.CharField(max_length=255)
+    flow_id = models.CharField(max_length=255)
+    task_id = models.CharField(max_length=255, null=True, blank=True)
+    task_run_id = models.CharField(max_length=32, null=True, blank=True)
+    attempt = models.PositiveIntegerField(null=True, blank=True)
+    level = models.CharField(max_length=5, choices=[(lvl, lvl) for lvl in LEVELS])
+    message = models.TextField()
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        ordering = ["timestamp"]
+        indexes = [models.Index(fields=["execution_id", "timestamp"], name="log_execution_idx")]
+        verbose_name_plural = "log entries"
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.message[:80]}"

@@ -1,0 +1,141 @@
+"""Service functions over the repository: deploy flows, load them for the executor, create
+executions. The API, the CLI and triggers call these; none of them writes rows directly."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any, Mapping
+
+from django.db import transaction
+
+from executor.core.model import FlowGraph, build_graph
+from orchestrator import bus, messages
+from orchestrator.flowlang import FlowDefinition, parse_flow
+from orchestrator.models import Execution, Flow, FlowRevision, new_id
+from orchestrator.states import State
+
+
+CORRELATION_LABEL = "system.correlationId"
+
+
+class FlowNotFound(LookupError):
+    pass
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """Kestra's date format: ISO-8601 in UTC with milliseconds and a Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def declared_worker_groups() -> frozenset[str]:
+    groups = os.environ.get("HARRIER_WORKER_GROUPS", "")
+    return frozenset({messages.DEFAULT_WORKER_GROUP, *(g.strip() for g in groups.split(",") if g.strip())})
+
+
+def validate(source: str) -> FlowDefinition:
+    return parse_flow(source, declared_worker_groups=declared_worker_groups())
+
+
+@transaction.atomic
+def deploy(source: str) -> tuple[Flow, bool]:
+    """Validate and store a flow. A changed source becomes a new revision; an identical one is
+    left alone. Returns the flow and whether a new revision was made."""
+    definition = validate(source)
+    flow = (
+        Flow.objects.select_for_update()
+        .filter(namespace=definition.namespace, flow_id=definition.id)
+        .first()
+    )
+    if flow is not None and flow.source == source and not flow.deleted:
+        return flow, False
+    if flow is None:
+        flow = Flow.objects.create(namespace=definition.namespace, flow_id=definition.id, revision=1, source=source)
+    else:
+        flow.revision += 1
+        flow.source = source
+        flow.deleted = False
+    flow.disabled = bool(definition.data.get("disabled", False))
+    flow.save()
+    FlowRevision.objects.create(
+        head=flow, namespace=flow.namespace, flow_id=flow.flow_id, revision=flow.revision, source=source
+    )
+    return flow, True
+
+
+@lru_cache(maxsize=512)
+def _graph(namespace: str, flow_id: str, revision: int) -> FlowGraph:
+    row = FlowRevision.objects.filter(namespace=namespace, flow_id=flow_id, revision=revision).first()
+    if row is None:
+        raise FlowNotFound(f"flow {namespace}.{flow_id} revision {revision} does not exist")
+    # Revisions never change once written, so a parsed revision can be cached for good.
+    return build_graph(parse_flow(row.source).data, revision)
+
+
+def flow_graph(namespace: str, flow_id: str, revision: int) -> FlowGraph:
+    return _graph(namespace, flow_id, revision)
+
+
+def labels_list(labels: Any) -> list[dict[str, str]]:
+    """Kestra accepts labels as a map or as a list of {key, value}; executions keep the list."""
+    if not labels:
+        return []
+    if isinstance(labels, Mapping):
+        return [{"key": str(k), "value": str(v)} for k, v in labels.items()]
+    return [{"key": str(item["key"]), "value": str(item["value"])} for item in labels]
+
+
+def merge_labels(*groups: list[dict[str, str]]) -> list[dict[str, str]]:
+    merged: dict[str, str] = {}
+    for group in groups:
+        for label in group:
+            merged[label["key"]] = label["value"]
+    return [{"key": k, "value": v} for k, v in merged.items()]
+
+
+def create_execution(
+    namespace: str,
+    flow_id: str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    labels: Any = None,
+    trigger: Mapping[str, Any] | None = None,
+    parent_id: str | None = None,
+    revision: int | None = None,
+) -> Execution:
+    """Create an execution in CREATED and hand it to the executor once committed."""
+    flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
+    if flow is None:
+        raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
+    revision = revision or flow.revision
+    graph = flow_graph(namespace, flow_id, revision)
+    moment = now()
+    execution_id = new_id()
+    given = labels_list(labels)
+    if not any(label["key"] == CORRELATION_LABEL for label in given):
+        # The first execution of a chain (subflows, flow triggers) names the whole chain.
+        given.append({"key": CORRELATION_LABEL, "value": execution_id})
+    with transaction.atomic():
+        execution = Execution.objects.create(
+            id=execution_id,
+            namespace=namespace,
+            flow_id=flow_id,
+            flow_revision=revision,
+            state=State.CREATED.value,
+            state_history=[{"state": State.CREATED.value, "date": iso(moment)}],
+            inputs=dict(inputs or {}),
+            labels=merge_labels(labels_list(graph.data.get("labels")), given),
+            trigger=dict(trigger) if trigger else None,
+            parent_id=parent_id,
+            start_date=moment,
+            updated=moment,
+        )
+        transaction.on_commit(
+            lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, messages.evaluate(execution_id))
+        )
+    return execution

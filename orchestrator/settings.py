@@ -1,0 +1,179 @@
+"""Harrier's Django settings.
+
+Twelve-factor: every setting comes from an environment variable with a local default, so that
+`python manage.py server local` needs nothing but this checkout, and a deployment sets
+`DATABASE_URL`, `CELERY_BROKER_URL` and `HARRIER_STORAGE`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Where `server local` keeps its SQLite database, storage and generated credentials.
+HARRIER_HOME = Path(os.environ.get("HARRIER_HOME", BASE_DIR / ".harrier")).resolve()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+DEBUG = env_bool("HARRIER_DEBUG", False)
+# A fixed development key is acceptable only when no DATABASE_URL is configured, i.e. a local
+# SQLite sandbox; any deployment must provide its own.
+SECRET_KEY = os.environ.get("HARRIER_SECRET_KEY") or (
+    "harrier-local-development-key-not-for-production"
+)
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("HARRIER_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "orchestrator",
+    "executor",
+    "scheduler",
+    "webui",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "orchestrator.urls"
+WSGI_APPLICATION = "orchestrator.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=int(os.environ.get("HARRIER_DB_CONN_MAX_AGE", "60"))
+        )
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    HARRIER_HOME.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(HARRIER_HOME / "harrier.sqlite3"),
+            # IMMEDIATE takes the write lock at BEGIN, so two threads never deadlock upgrading a
+            # read lock; WAL lets the web server read while the executor writes.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("HARRIER_STATIC_ROOT", BASE_DIR / "static-collected"))
+# Static files are served by the application itself (the admin's and the UI's), straight from
+# the apps when `collectstatic` has not been run, so `server local` needs no web server.
+WHITENOISE_USE_FINDERS = True
+
+# Bodies larger than this are refused before they are parsed (flows, inputs).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("HARRIER_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("HARRIER_LOG_LEVEL", "WARNING")},
+    "loggers": {"harrier": {"level": os.environ.get("HARRIER_LOG_LEVEL", "INFO"), "propagate": True}},
+}
+
+# --- Celery (the queue) -------------------------------------------------------------------
+# Celery is transport only: PostgreSQL is the source of truth, so there is no result backend and
+# every consumer is idempotent. Messages are JSON, never pickles.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("HARRIER_PREFETCH", "1"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SEND_SENT_EVENT = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A message taken by a consumer that dies comes back after this long; the reconciler
+    # recovers executions much sooner, so this only bounds the worst case.
+    "visibility_timeout": int(os.environ.get("HARRIER_VISIBILITY_TIMEOUT", "3600")),
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- Harrier --------------------------------------------------------------------------------
+# "celery" sends messages through CELERY_BROKER_URL; "local" keeps them in this process
+# (server local, flow run).
+HARRIER_BUS = os.environ.get("HARRIER_BUS", "celery")
+HARRIER_STORAGE = os.environ.get("HARRIER_STORAGE", f"local://{HARRIER_HOME / 'storage'}")
+# Environment variables with this prefix are visible to expressions as `envs.<name>`.
+HARRIER_ENVS_PREFIX = os.environ.get("HARRIER_ENVS_PREFIX", "ENV_")
+# The reconciler re-sends work for executions idle longer than this (seconds).
+HARRIER_RECONCILE_AFTER = env_float("HARRIER_RECONCILE_AFTER", 5.0)
+HARRIER_RECONCILE_INTERVAL = env_float("HARRIER_RECONCILE_INTERVAL", 2.0)
+# Largest flow source accepted, in bytes.
+HARRIER_MAX_FLOW_BYTES = int(os.environ.get("HARRIER_MAX_FLOW_BYTES", str(1024 * 1024)))

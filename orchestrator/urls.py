@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+from orchestrator import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/health", views.health, name="health"),
+    path("", views.home, name="home"),
+]

@@ -1,0 +1,104 @@
+"""Claims on worker jobs, kept in the broker's Redis (never the database).
+
+A job can arrive twice (a re-sent job, a redelivered message). The first worker to claim
+`(task run, attempt)` runs it; a second copy sees the claim and is dropped. The executor's
+reconciler reads claims to tell a lost job (unclaimed) from a running one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+CLAIM_TTL_SECONDS = 7 * 24 * 3600
+
+
+RESULT_TTL_SECONDS = 24 * 3600
+
+
+def claim_key(task_run_id: str, attempt: int) -> str:
+    return f"harrier:claim:{task_run_id}:{attempt}"
+
+
+def result_key(task_run_id: str, attempt: int) -> str:
+    return f"harrier:result:{task_run_id}:{attempt}"
+
+
+class ClaimStore(Protocol):
+    def claim(self, key: str, owner: str) -> bool: ...
+
+    def is_claimed(self, key: str) -> bool: ...
+
+    # A copy of each result, so that a result message lost on its way to the executor can be
+    # sent again by the reconciler.
+    def keep_result(self, key: str, body: bytes) -> None: ...
+
+    def kept_result(self, key: str) -> bytes | None: ...
+
+
+class RedisClaims:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+    def claim(self, key: str, owner: str) -> bool:
+        return bool(self._redis.set(key, owner, nx=True, ex=CLAIM_TTL_SECONDS))
+
+    def is_claimed(self, key: str) -> bool:
+        return bool(self._redis.exists(key))
+
+    def keep_result(self, key: str, body: bytes) -> None:
+        self._redis.set(key, body, ex=RESULT_TTL_SECONDS)
+
+    def kept_result(self, key: str) -> bytes | None:
+        return self._redis.get(key)
+
+
+class MemoryClaims:
+    """For the in-process bus of `server local` and `flow run`."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, tuple[str, float]] = {}
+        self._results: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, key: str, owner: str) -> bool:
+        with self._lock:
+            if key in self._claims:
+                return False
+            self._claims[key] = (owner, time.monotonic())
+            return True
+
+    def is_claimed(self, key: str) -> bool:
+        with self._lock:
+            return key in self._claims
+
+    def keep_result(self, key: str, body: bytes) -> None:
+        with self._lock:
+            self._results[key] = body
+
+    def kept_result(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._results.get(key)
+
+
+_store: ClaimStore | None = None
+
+
+def get_claims() -> ClaimStore:
+    global _store
+    if _store is None:
+        from django.conf import settings
+
+        if settings.HARRIER_BUS == "local" or not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+            _store = MemoryClaims()
+        else:
+            _store = RedisClaims(settings.CELERY_BROKER_URL)
+    return _store
+
+
+def set_claims(store: ClaimStore | None) -> None:
+    global _store
+    _store = store

@@ -1,0 +1,76 @@
+"""What a running task sees: its rendered context, a logger that ships to the indexer, and the
+way to end as WARNING. Created per attempt by the worker runtime."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from orchestrator import messages
+from orchestrator.templating import render_value
+from workers.environment import SecretHooks, ambient
+from workers.ids import new_id
+
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
+_LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+LEVEL_ALIASES = {"WARNING": "WARN"}
+
+
+def iso_now() -> str:
+    moment = datetime.now(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class TaskFailure(Exception):
+    """Raised by a task to end its attempt FAILED with a message for the user."""
+
+
+class RunContext:
+    def __init__(self, job: messages.WorkerJob, emit: Callable[[list[messages.LogRecord]], None]) -> None:
+        self.job = job
+        self.variables: dict[str, Any] = {**job["context"], **ambient()}
+        self.hooks = SecretHooks(job.get("errorLogs"))
+        self._emit = emit
+        self._buffer: list[messages.LogRecord] = []
+        self._lock = threading.Lock()
+        self.min_level = _LEVEL_RANK.get(job["task"].get("logLevel") or "TRACE", 0)
+        self.warning = False  # a task sets this to end as WARNING
+        self.labels: list[dict[str, str]] = []  # labels to set on the execution
+        self.stop_requested = threading.Event()
+
+    def render(self, value: Any) -> Any:
+        return render_value(value, self.variables, hooks=self.hooks)
+
+    def log(self, level: str, message: str) -> None:
+        level = LEVEL_ALIASES.get(level.upper(), level.upper())
+        if _LEVEL_RANK.get(level, 2) < self.min_level:
+            return
+        message = self.hooks.mask(message)
+        record: messages.LogRecord = {
+            "id": new_id(),
+            "executionId": self.job["executionId"],
+            "namespace": self.job["namespace"],
+            "flowId": self.job["flowId"],
+            "taskId": self.job["task"]["id"],
+            "taskRunId": self.job["taskRunId"],
+            "attempt": self.job["attempt"],
+            "level": level,
+            "message": message,
+            "timestamp": iso_now(),
+        }
+        with self._lock:
+            self._buffer.append(record)
+            full = len(self._buffer) >= 500
+        if full:
+            self.flush_logs()
+
+    def flush_logs(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        if batch:
+            self._emit(batch)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep that ends early when the attempt is asked to stop."""
+        self.stop_requested.wait(seconds)

@@ -1,0 +1,101 @@
+"""The worker runtime: run one attempt of one task run from a self-contained job.
+
+A worker never touches the repository: it renders, runs, ships logs to the indexer and sends
+exactly one result to the executor, all through the bus.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from orchestrator import bus, messages
+from orchestrator.states import State
+from orchestrator.templating import TemplateError
+from workers import registry
+from workers.claims import claim_key, get_claims, result_key
+from workers.context import RunContext, TaskFailure, iso_now
+
+logger = logging.getLogger("harrier.worker")
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+# Properties every task has that the worker must not render: the executor interprets them.
+_COMMON_RAW = frozenset({"id", "type", "description", "disabled", "allowFailure", "allowWarning", "runIf",
+                         "timeout", "retry", "workerGroup", "logLevel", "logToFile"})
+
+
+def _emit_logs(batch: list[messages.LogRecord]) -> None:
+    bus.publish(messages.INDEXER_QUEUE, messages.INDEXER_TASK, batch)
+
+
+def handle_job(job: messages.WorkerJob) -> None:
+    """Consume one worker job; a copy of a job already claimed elsewhere is dropped."""
+    if job.get("v") != messages.VERSION:
+        logger.error("dropping worker job of unknown version: %r", job.get("v"))
+        return
+    claims = get_claims()
+    if not claims.claim(claim_key(job["taskRunId"], job["attempt"]), WORKER_ID):
+        logger.info("job %s attempt %s already claimed", job["taskRunId"], job["attempt"])
+        return
+    message = messages.result(job["executionId"], run_job(job))
+    claims.keep_result(result_key(job["taskRunId"], job["attempt"]), orjson.dumps(message))
+    bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, message)
+
+
+def run_job(job: messages.WorkerJob) -> messages.TaskResult:
+    ctx = RunContext(job, _emit_logs)
+    start = iso_now()
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    try:
+        outputs = execute(job["task"], ctx)
+        state = State.WARNING if ctx.warning else State.SUCCESS
+    except TaskFailure as failure:
+        state, error = State.FAILED, str(failure)
+    except TemplateError as failure:
+        state, error = State.FAILED, str(failure)
+    except ValidationError as failure:
+        state, error = State.FAILED, describe_validation_error(failure)
+    except Exception as failure:  # a task's bug must end its attempt, not the worker
+        logger.exception("task %s failed unexpectedly", job["task"].get("id"))
+        state, error = State.FAILED, f"{type(failure).__name__}: {failure}"
+    if error:
+        ctx.log("ERROR", error)
+    ctx.flush_logs()
+    result: messages.TaskResult = {
+        "taskRunId": job["taskRunId"],
+        "attempt": job["attempt"],
+        "state": state.value,
+        "outputs": ctx.hooks.mask(outputs) or None,
+        "startDate": start,
+        "endDate": iso_now(),
+        "workerId": WORKER_ID,
+    }
+    if error:
+        result["error"] = error
+    elif ctx.labels:
+        result["labels"] = ctx.labels
+    return result
+
+
+def execute(task: dict[str, Any], ctx: RunContext) -> dict[str, Any] | None:
+    task_type = registry.get(task["type"])
+    if task_type is None or task_type.run is None:
+        raise TaskFailure(f"task type {task['type']} cannot run on a worker")
+    skip = _COMMON_RAW | task_type.raw_properties
+    rendered = {key: (value if key in skip else ctx.render(value)) for key, value in task.items()}
+    properties = task_type.properties.model_validate(rendered)
+    return task_type.run(properties, ctx)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"]) or "(task)"
+        parts.append(f"{path}: {item['msg']}")
+    return "invalid task properties after rendering: " + "; ".join(parts)

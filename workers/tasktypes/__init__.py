@@ -1,0 +1,3 @@
+"""The runnable task types, one module each. Importing this package registers them all."""
+
+from workers.tasktypes import debug, execution, flow_sleep, labels, log, output  # noqa: F401
