@@ -13,6 +13,7 @@ from django.db import transaction
 from executor.core.model import FlowGraph, build_graph
 from orchestrator import bus, messages
 from orchestrator.flowlang import FlowDefinition, parse_flow
+from orchestrator.flowlang.defaults import with_plugin_defaults
 from orchestrator.models import Execution, Flow, FlowRevision, new_id
 from orchestrator.states import State
 
@@ -74,7 +75,7 @@ def _graph(namespace: str, flow_id: str, revision: int) -> FlowGraph:
     if row is None:
         raise FlowNotFound(f"flow {namespace}.{flow_id} revision {revision} does not exist")
     # Revisions never change once written, so a parsed revision can be cached for good.
-    return build_graph(parse_flow(row.source).data, revision)
+    return build_graph(with_plugin_defaults(parse_flow(row.source).data), revision)
 
 
 def flow_graph(namespace: str, flow_id: str, revision: int) -> FlowGraph:

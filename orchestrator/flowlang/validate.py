@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from orchestrator.flowlang.defaults import with_plugin_defaults
 from orchestrator.flowlang.errors import FlowError, FlowSyntaxError, FlowValidationError, Path
 from orchestrator.flowlang.inputs import check_inputs
 from orchestrator.flowlang.model_errors import model_errors
@@ -79,13 +80,15 @@ def _validate(
     _check_top_level(data, report)
     ctx = FlowContext(flow_id=data.get("id"), namespace=data.get("namespace"), worker_groups=worker_groups,
                       report=report)
+    # Tasks and triggers are checked as they will run: with the flow's pluginDefaults applied.
+    effective = with_plugin_defaults(data)
     for key in TASK_LIST_KEYS:
-        items = data.get(key)
+        items = effective.get(key)
         if isinstance(items, list):
             for index, task in enumerate(items):
                 check_task(task, (key, index), ctx)
     check_inputs(data.get("inputs"), ("inputs",), report)
-    triggers = data.get("triggers")
+    triggers = effective.get("triggers")
     if isinstance(triggers, list):
         for index, trigger in enumerate(triggers):
             check_trigger(trigger, ("triggers", index), ctx)

@@ -154,3 +154,33 @@ tasks:
     stored = " ".join(LogEntry.objects.values_list("message", flat=True))
     stored += " ".join(str(o) for o in TaskRun.objects.values_list("outputs", flat=True))
     assert TEST_SECRET not in stored and TEST_SECRET.upper() not in stored
+
+
+PLUGIN_DEFAULTS = """
+id: defaults
+namespace: tests
+pluginDefaults:
+  - type: io.kestra.plugin.core.log
+    values:
+      message: "default message of {{ task.id }}"
+      level: WARN
+  - type: io.kestra.plugin.core.log.Log
+    forced: true
+    values:
+      level: ERROR
+tasks:
+  - id: silent
+    type: io.kestra.plugin.core.log.Log
+  - id: spoken
+    type: io.kestra.core.tasks.log.Log
+    message: "my own message"
+    level: INFO
+"""
+
+
+def test_plugin_defaults_fill_and_force_task_properties(run_flow):
+    outcome = run_flow(PLUGIN_DEFAULTS, expect_logs=2)
+    assert outcome.state == "SUCCESS"
+    assert outcome.logs_of("silent") == ["default message of silent"]
+    assert outcome.logs_of("spoken") == ["my own message"]
+    assert {log.level for log in outcome.logs} == {"ERROR"}
