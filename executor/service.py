@@ -24,8 +24,9 @@ from executor.core.context import (
 )
 from executor.core.outputs import FlowOutputError, render_flow_outputs
 from orchestrator import bus, messages
-from executor import store
-from orchestrator.models import Execution, LogEntry, TaskRun, new_id
+from executor import delays, store
+from executor.core.retry import task_policy
+from orchestrator.models import Delay, Execution, LogEntry, TaskRun, new_id
 from orchestrator.repository import FlowNotFound, flow_graph, iso, merge_labels, now
 from orchestrator.states import State
 from workers.environment import ambient
@@ -54,6 +55,24 @@ def handle_message(message: dict[str, Any]) -> None:
             transaction.on_commit(lambda: _send(jobs))
 
 
+def fire_delay(delay_id: int, execution_id: str) -> int:
+    """Fire one due delay under its execution's lock; 1 when fired, 0 when another executor
+    fired it first (the row is gone) or there is nothing left to do."""
+    with transaction.atomic():
+        execution, rows, _ = store.load(execution_id, None)
+        delay = Delay.objects.filter(id=delay_id).first()
+        if delay is None:
+            return 0
+        Delay.objects.filter(id=delay_id).delete()
+        if execution is None or State(execution.state).is_terminal:
+            return 0
+        step = Step(execution)
+        jobs = step.advance(rows, None, None, fired=[delay])
+        if jobs:
+            transaction.on_commit(lambda: _send(jobs))
+    return 1
+
+
 def _send(jobs: list[messages.WorkerJob]) -> None:
     for job in jobs:
         group = (job["task"].get("workerGroup") or {}).get("key")
@@ -77,9 +96,11 @@ class Step:
         self.full: dict[str, TaskRun] = {}  # rows loaded whole, because this step changes them
         self.created: list[TaskRun] = []
         self.changed: set[str] = set()
+        self.logs: list[LogEntry] = []
+        self.delays: list[Delay] = []
 
     def advance(self, rows: list[tuple], result: messages.TaskResult | None,
-                result_run: TaskRun | None) -> list[messages.WorkerJob]:
+                result_run: TaskRun | None, fired: list[Delay] = ()) -> list[messages.WorkerJob]:
         execution = self.execution
         try:
             graph = flow_graph(execution.namespace, execution.flow_id, execution.flow_revision)
@@ -96,9 +117,14 @@ class Step:
             if run is None:
                 return []  # a duplicate or stale result changes nothing
             views[run.id] = _run_view(run)
-        view = self._view(tuple(views.values()))
         dispatches: list[Dispatch] = []
-        logs: list[LogEntry] = []
+        for delay in fired:
+            dispatch = self._fire(delay)
+            if dispatch is not None:
+                dispatches.append(dispatch)
+                views[dispatch.task_run_id] = _run_view(self.full[dispatch.task_run_id])
+        view = self._view(tuple(views.values()))
+        logs: list[LogEntry] = self.logs
         final_state: State | None = None
         for action in decide(graph, view, new_id, _LazyRenderer(self, graph, view)):
             if isinstance(action, CreateTaskRun):
@@ -186,6 +212,10 @@ class Step:
     def _save_execution(self, logs: list[LogEntry]) -> None:
         if logs:
             LogEntry.objects.bulk_create(logs)
+        if self.delays:
+            Delay.objects.bulk_create(self.delays)
+            self.delays = []
+            transaction.on_commit(delays.notify)
         self.execution.updated = self.moment
         store.update_execution(self.execution)
 
@@ -193,8 +223,12 @@ class Step:
         if run is None or run.task_id not in graph.nodes:
             logger.warning("result for unknown task run %s", result["taskRunId"])
             return None
+        node = graph.node(run.task_id)
+        first_start = _parse_date(run.attempts[0]["state"]["histories"][0]["date"]) if run.attempts else \
+            _parse_date(result["startDate"])
         verdict = judge_result(
-            graph.node(run.task_id), _run_view(run), result["attempt"], State(result["state"]), result.get("outputs")
+            node, _run_view(run), result["attempt"], State(result["state"]), result.get("outputs"),
+            retry=task_policy(node.definition, graph.data), first_start=first_start, now=self.moment,
         )
         if verdict is None:
             return None
@@ -213,11 +247,35 @@ class Step:
             run.state = State.RUNNING.value
         _set_run_state(run, verdict.state, result["endDate"])
         run.outputs = dict(verdict.outputs) if verdict.outputs else None
+        if verdict.retry_at is not None:
+            self.delays.append(Delay(execution_id=self.execution.id, task_run_id=run.id, kind=Delay.RETRY,
+                                     fire_at=verdict.retry_at))
+            self._log(run, "INFO", f"Attempt {run.attempt_count} failed; attempt {run.attempt_count + 1} starts at "
+                                   f"{iso(verdict.retry_at)}")
         if result.get("labels"):
             self.execution.labels = merge_labels(self.execution.labels or [], result["labels"])
         self.full[run.id] = run
         self.changed.add(run.id)
         return run
+
+    def _fire(self, delay: Delay) -> Dispatch | None:
+        """Apply a due delay; the dispatch it calls for, if any."""
+        if delay.kind == Delay.RETRY and delay.task_run_id:
+            run = self._load(delay.task_run_id)
+            if State(run.state) is not State.RETRYING:
+                return None  # killed or changed by hand meanwhile
+            _set_run_state(run, State.CREATED, self.stamp)
+            run.dispatched = self.moment
+            self.changed.add(run.id)
+            return Dispatch(task_run_id=run.id, attempt=run.attempt_count + 1)
+        return None
+
+    def _log(self, run: TaskRun, level: str, message: str) -> None:
+        execution = self.execution
+        self.logs.append(LogEntry(
+            execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+            task_id=run.task_id, task_run_id=run.id, level=level, message=message, timestamp=self.moment,
+        ))
 
     def _render_flow_outputs(self, graph: FlowGraph, view: ExecutionView, logs: list[LogEntry],
                              state: State) -> State:
@@ -279,6 +337,10 @@ class _LazyRenderer:
             context = {**execution_context(self._graph, self._view, outputs), **ambient()}
             self._inner = ContextRenderer(context)
         return self._inner.render(node, run, value)
+
+
+def _parse_date(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _history_to(state: State, stamp: str) -> list[dict[str, str]]:

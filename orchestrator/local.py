@@ -18,6 +18,9 @@ class LocalRuntime:
         self.bus = bus.local_bus(worker_threads)
         bus.set_bus(self.bus)
         claims.set_claims(claims.MemoryClaims())
+        from executor import delays
+
+        delays.start_thread()
 
     def wait_for(self, execution_id: str, timeout: float) -> Execution:
         """Block until the execution is terminal and everything it emitted has been handled."""
@@ -35,4 +38,6 @@ class LocalRuntime:
                 return execution
             if self.bus.wait_idle(0):
                 # Nothing is moving yet the execution is not over: let the reconciler look.
-                reconcile_once(idle_seconds=0)
+                # (A retry or a pause waits in the repository: poll gently, not in a tight loop.)
+                reconcile_once(idle_seconds=1)
+                time.sleep(0.05)

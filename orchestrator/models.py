@@ -140,3 +140,26 @@ class LogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.level} {self.message[:80]}"
+
+
+class Delay(models.Model):
+    """Something the executor must do at a given time: start a retry's next attempt, resume a
+    Pause, time one out… Kept here rather than in the broker (no ETA messages, which Redis
+    redelivers after its visibility timeout), and fired by the executor's delay loop under the
+    execution's lock: deleting the row is part of what firing commits, so it fires once."""
+
+    RETRY = "retry"
+    KINDS = [(RETRY, "retry")]
+
+    id = models.BigAutoField(primary_key=True)
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="delays")
+    task_run_id = models.CharField(max_length=32, null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=KINDS)
+    fire_at = models.DateTimeField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["fire_at"], name="delay_fire_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.execution_id} at {self.fire_at:%Y-%m-%d %H:%M:%S}"

@@ -67,7 +67,8 @@ ALLOWED_TRANSITIONS: dict[State, frozenset[State]] = {
          State.CANCELLED}
     ),
     State.PAUSED: frozenset({State.RUNNING, State.KILLING, State.KILLED, State.FAILED, State.SUCCESS, State.WARNING}),
-    State.RETRYING: frozenset({State.RUNNING, State.RETRIED, State.KILLING, State.KILLED, State.FAILED}),
+    # A retry: the next attempt is dispatched like the first one.
+    State.RETRYING: frozenset({State.CREATED, State.RUNNING, State.RETRIED, State.KILLING, State.KILLED, State.FAILED}),
     State.RESTARTED: frozenset({State.RUNNING, State.CREATED, State.KILLING, State.KILLED, State.FAILED}),
     State.KILLING: frozenset({State.KILLED}),
     # Terminal states move only through an explicit user action: restart, retry or markAs.

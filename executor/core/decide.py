@@ -7,10 +7,13 @@ starts) is decided in one transaction. Flowable semantics are plug-ins keyed by 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from executor.core.actions import Action, CreateTaskRun, Dispatch, Log, SetExecutionState, SetTaskRunState
+from executor.core.retry import RetryPolicy
 from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskNode, TaskRunView
 from orchestrator.states import ACTIVE, FAILED_STATES, State, worst
 from orchestrator.templating import TemplateError, is_truthy, render_value
@@ -222,14 +225,26 @@ def decide(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = def
 class ResultVerdict:
     state: State
     outputs: Mapping | None
+    retry_at: datetime | None = None  # set with state RETRYING: when the next attempt starts
 
 
-def judge_result(node: TaskNode, run: TaskRunView, attempt: int, reported: State,
-                 outputs: Mapping | None) -> ResultVerdict | None:
+def judge_result(node: TaskNode, run: TaskRunView, attempt: int, reported: State, outputs: Mapping | None, *,
+                 retry: RetryPolicy | None = None, first_start: datetime | None = None,
+                 now: datetime | None = None, draw: Callable[[], float] = random.random) -> ResultVerdict | None:
     """The task run's new state for a worker's result, or None when the result must be ignored:
-    it is for an attempt other than the one in flight, or the task run has already ended."""
+    it is for an attempt other than the one in flight, or the task run has already ended.
+
+    A failed attempt that the task's `retry` policy allows to repeat leaves the task run RETRYING
+    until `retry_at`; retries come before `allowFailure`, which judges the last attempt only.
+    With `warningOnRetry`, success after a failed attempt is a WARNING."""
     if run.state.is_terminal or attempt != run.attempts + 1:
         return None
+    if reported is State.FAILED and retry is not None and now is not None:
+        at = retry.next_attempt_at(attempt, first_start or now, now, draw)
+        if at is not None:
+            return ResultVerdict(state=State.RETRYING, outputs=outputs, retry_at=at)
+    if reported is State.SUCCESS and attempt > 1 and retry is not None and retry.warning_on_retry:
+        reported = State.WARNING
     return ResultVerdict(state=tolerate(node, reported), outputs=outputs)
 
 

@@ -37,6 +37,18 @@ SUPPORTED = [
     "return", "sequential", "sequential-global-errors", "sequential-local-errors", "failed-first", "logs",
     "output-values", "flow-outputs", "flow-array-outputs", "labels-update", "empty-variables",
     "variables-invalid", "sleep",
+    # flowable tasks
+    "full", "parallel", "dag", "allow-failure-crash", "switch-first", "switch-second", "switch-third",
+    "switch-default", "switch-impossible", "fail-on-switch", "fail-on-condition-fail", "fail-on-condition-success",
+    "if-true", "if-one", "if-false", "if-minus-zero", "if-without-else-true", "if-without-else-false",
+    "if-in-parallel", "foreach-non-concurrent", "foreach-concurrent", "foreach-no-limit", "foreach-parallel",
+    "each-empty", "each-null", "each-switch", "each-parallel", "disable-simple", "disable-flowable",
+    "disable-error", "errors", "runif", "allow-failure-runnable", "allow-failure-flowable",
+    # retries
+    "retry-success", "retry-failed", "retry-and-fail", "retry-random", "retry-expo",
+    # Not "retry-first-attempt": it counts the attempts of a task `failed` that its flow
+    # (retry-success-first-attempt.yaml) does not have; Kestra's own test checks the first task run,
+    # `not-retry-and-no-warning`, which tests/integration/test_retry.py checks here.
 ]
 
 

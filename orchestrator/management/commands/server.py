@@ -60,9 +60,10 @@ class Command(BaseCommand):
     # --- one component per process -------------------------------------------------------
 
     def run_executor(self, options: dict) -> None:
-        from executor import reconciler
+        from executor import delays, reconciler
 
         reconciler.start_thread()
+        delays.start_thread()
         celery_worker([messages.EXECUTOR_QUEUE], pool=options["pool"] or "threads", concurrency=options["concurrency"] or 4,
                       name="executor")
 
