@@ -59,7 +59,7 @@ class FlowSyntaxError(FlowValidationError):
     """The text is not a YAML document Harrier accepts (bad syntax, a refused tag, a duplicate key,
     too large or too deep). It is a FlowValidationError too, so one `except` catches both."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, path: Iterable[PathPart] = ()) -> None:
         self.message = message
         self.line = line
-        super().__init__([FlowError("", message, line)])
+        super().__init__([FlowError(format_path(path), message, line)])

@@ -95,7 +95,7 @@ def load_yaml(source: str | bytes, *, max_bytes: int = MAX_BYTES) -> LoadedYaml:
     except yaml.YAMLError as error:  # any other parser complaint, without its traceback
         raise FlowSyntaxError(f"invalid YAML: {error}") from None
     root = builder.root
-    if root is None:
+    if root is None and builder.documents == 0:
         raise FlowSyntaxError("the document is empty: a flow needs at least `id`, `namespace` and `tasks`", 1)
     if not isinstance(root, dict):
         raise FlowSyntaxError(
@@ -182,7 +182,7 @@ class _Builder:
         if frame is not None and isinstance(frame.value, dict) and frame.key is None:
             self._key(frame, event, line)
             return
-        value = _construct_scalar(event, line)
+        value = _construct_scalar(event, line, self._child_path(frame))
         self._count(1, line)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1)
@@ -191,11 +191,12 @@ class _Builder:
     def _start(self, event: MappingStartEvent | SequenceStartEvent, line: int | None) -> None:
         is_map = isinstance(event, MappingStartEvent)
         expected = _MAP if is_map else _SEQ
-        if event.tag not in (None, _NON_SPECIFIC, expected):
-            raise FlowSyntaxError(_tag_message(event.tag), line)
         parent = self.stack[-1] if self.stack else None
         if parent is not None and isinstance(parent.value, dict) and parent.key is None:
-            raise FlowSyntaxError("a mapping key must be a plain value, not a list or a mapping", line)
+            raise FlowSyntaxError("a mapping key must be a plain value, not a list or a mapping", line, parent.path)
+        if event.tag not in (None, _NON_SPECIFIC, expected):
+            raise FlowSyntaxError(_tag_message(event.tag, "a mapping" if is_map else "a list"), line,
+                                  self._child_path(parent))
         if len(self.stack) >= MAX_DEPTH:
             raise FlowSyntaxError(f"the document nests deeper than {MAX_DEPTH} levels", line)
         self._count(1, line)
@@ -225,7 +226,7 @@ class _Builder:
 
     def _key(self, frame: _Frame, event: ScalarEvent, line: int | None) -> None:
         if event.tag not in (None, _NON_SPECIFIC) and event.tag not in _SCALAR_TAGS:
-            raise FlowSyntaxError(_tag_message(event.tag), line)
+            raise FlowSyntaxError(_tag_message(event.tag, "a mapping key"), line, frame.path)
         if event.tag is None and _RESOLVER.resolve(ScalarNode, event.value, event.implicit) == _MERGE:
             raise FlowSyntaxError("YAML merge keys (`<<`) are not supported: write the properties out", line)
         if event.anchor is not None:
@@ -235,7 +236,9 @@ class _Builder:
     def _set_key(self, frame: _Frame, key: str, line: int | None) -> None:
         first = frame.key_lines.get(key)
         if first is not None:
-            raise FlowSyntaxError(f"duplicate key {key!r}: first at line {first}, again at line {line}", line)
+            raise FlowSyntaxError(
+                f"duplicate key {key!r}: first at line {first}, again at line {line}", line, (*frame.path, key)
+            )
         frame.key_lines[key] = line or 0
         frame.key = key
         frame.key_line = line or 0
@@ -278,12 +281,12 @@ class _Builder:
             )
 
 
-def _construct_scalar(event: ScalarEvent, line: int | None) -> Any:
+def _construct_scalar(event: ScalarEvent, line: int | None, path: Path) -> Any:
     tag = event.tag
     if tag is None or tag == _NON_SPECIFIC:
         tag = _RESOLVER.resolve(ScalarNode, event.value, event.implicit)
     if tag not in _SCALAR_TAGS:
-        raise FlowSyntaxError(_tag_message(tag), line)
+        raise FlowSyntaxError(_tag_message(tag, "a plain value"), line, path)
     if tag in (_STR, _TIMESTAMP, f"{_CORE}value"):
         # Dates and times stay the text written; the flow's reader decides what they mean.
         return event.value
@@ -298,11 +301,13 @@ def _construct_scalar(event: ScalarEvent, line: int | None) -> Any:
         return _CONSTRUCTOR.construct_yaml_float(node)
     except (ValueError, KeyError, ConstructorError):
         kind = {_NULL: "null", _BOOL: "boolean", _INT: "integer", _FLOAT: "number"}[tag]
-        raise FlowSyntaxError(f"{event.value[:40]!r} is not a valid {kind}", line) from None
+        raise FlowSyntaxError(f"{event.value[:40]!r} is not a valid {kind}", line, path) from None
 
 
-def _tag_message(tag: str) -> str:
+def _tag_message(tag: str, written_on: str) -> str:
     shown = f"!!{tag[len(_CORE):]}" if tag.startswith(_CORE) else tag
+    if tag in _SCALAR_TAGS or tag in (_SEQ, _MAP):
+        return f"the YAML tag {shown!r} cannot be written on {written_on}"
     return (
         f"the YAML tag {shown!r} is not allowed: only the core tags !!str, !!int, !!float, !!bool, "
         "!!null, !!seq, !!map and !!timestamp may be written"
