@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from orchestrator.flowlang.errors import Path, format_path
 from orchestrator.flowlang.model_errors import model_errors
-from orchestrator.flowlang.models import INPUT_TYPES, input_model
+from orchestrator.flowlang.models import INPUT_TYPES, InputIdentity, input_model
 from orchestrator.flowlang.types import is_dynamic, parse_duration
 
 Report = Callable[[Path, str], None]
@@ -57,6 +57,9 @@ def _check_one(item: dict, path: Path, report: Report) -> str | None:
         for relative, message in model_errors(input_model(input_type), item, expressions=False):
             report((*path, *relative), message)
         _check_type_rules(item, input_type, path, report)
+    else:
+        for relative, message in model_errors(InputIdentity, item, expressions=False):
+            report((*path, *relative), message)
     input_id = item.get("id", item.get("name"))
     if "id" not in item and "name" not in item:
         report((*path, "id"), "required property 'id' is missing")
@@ -73,9 +76,10 @@ def _check_type_rules(item: dict, input_type: str, path: Path, report: Report) -
             report((*path, "validator"), f"{validator!r} is not a valid regular expression: {error}")
     if input_type == "FILE" and item.get("defaults") is not None:
         report((*path, "defaults"), "an input of type FILE cannot have `defaults`")
-    if input_type == "ARRAY" and item.get("itemType") in _ARRAY_ITEM_REFUSED:
+    item_type = item.get("itemType") if isinstance(item.get("itemType"), str) else None
+    if input_type == "ARRAY" and item_type in _ARRAY_ITEM_REFUSED:
         report((*path, "itemType"), f"the items of an ARRAY cannot be of type {item['itemType']}")
-    if input_type == "MULTISELECT" and item.get("itemType") in _MULTISELECT_ITEM_REFUSED:
+    if input_type == "MULTISELECT" and item_type in _MULTISELECT_ITEM_REFUSED:
         report((*path, "itemType"), f"the items of a MULTISELECT cannot be of type {item['itemType']}")
     if input_type in ("ENUM", "SELECT", "MULTISELECT"):
         _check_values(item, input_type, path, report)
@@ -121,6 +125,8 @@ def _check_dependencies(
     graph: dict[str, list[str]] = {}
     for input_id, (path, names) in dependencies.items():
         for index, name in enumerate(names):
+            if not isinstance(name, str):
+                continue  # the declaration (a list of input ids) reports it
             if name not in declared:
                 report((*path, index), f"input {input_id!r} depends on {name!r}, which is not an input of this flow")
         graph[input_id] = [name for name in names if isinstance(name, str) and name in declared]

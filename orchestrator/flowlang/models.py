@@ -75,10 +75,25 @@ class RandomRetry(_RetryBase):
 Retry = Annotated[Union[ConstantRetry, ExponentialRetry, RandomRetry], Field(discriminator="type")]
 
 
+class Identity(BaseModel):
+    """A task's or a trigger's id alone: checked when its type is missing or unknown, so that one
+    mistake does not hide the other."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    id: str = Field(pattern=ID_PATTERN, max_length=256)
+
+
 class RetryHolder(BaseModel):
     """Wraps a task's `retry` so that it is checked with the same declaration as the flow's."""
 
     retry: Retry
+
+
+class TimeoutHolder(BaseModel):
+    """Wraps a task's `timeout`: the common declaration (workers/registry.py) takes any string,
+    and a timeout is a duration like every other."""
+
+    timeout: Duration
 
 
 # -- the other parts of a flow ----------------------------------------------------------------------
@@ -194,6 +209,8 @@ class InputBase(Props):
 
 class StringInput(InputBase):
     validator: str | None = Field(None, description="A regular expression the value must match.")
+    minLength: int | None = Field(None, ge=0, description="Fewest characters allowed.")
+    maxLength: int | None = Field(None, ge=0, description="Most characters allowed.")
 
 
 class ValuesInput(InputBase):
@@ -207,6 +224,8 @@ class ValuesInput(InputBase):
 class MultiselectInput(ValuesInput):
     options: list[str] | None = Field(None, description="Older name of `values`.")
     itemType: InputType | None = None
+    minLength: int | None = Field(None, ge=0, description="Fewest values that may be chosen.")
+    maxLength: int | None = Field(None, ge=0, description="Most values that may be chosen.")
 
 
 class IntInput(InputBase):
@@ -236,6 +255,17 @@ class FileInput(InputBase):
 
 class ArrayInput(InputBase):
     itemType: InputType
+    minLength: int | None = Field(None, ge=0, description="Fewest items allowed.")
+    maxLength: int | None = Field(None, ge=0, description="Most items allowed.")
+
+
+class InputIdentity(BaseModel):
+    """An input's id alone: checked when its type is missing or unknown, so that one mistake does
+    not hide the other."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    id: str | None = Field(None, pattern=INPUT_ID_PATTERN)
+    name: str | None = Field(None, pattern=INPUT_ID_PATTERN)
 
 
 INPUT_MODELS: dict[str, type[InputBase]] = {
@@ -251,6 +281,6 @@ def input_model(input_type: str) -> type[InputBase]:
 
 
 __all__ = [
-    "FLOW_KEYS", "FlowModel", "INPUTS_MARKER", "INPUT_MODELS", "INPUT_TYPES", "RetryHolder", "TRIGGERS_MARKER",
-    "input_model",
+    "FLOW_KEYS", "FlowModel", "INPUTS_MARKER", "Identity", "INPUT_MODELS", "InputIdentity", "INPUT_TYPES", "RetryHolder", "TRIGGERS_MARKER",
+    "TimeoutHolder", "input_model",
 ]

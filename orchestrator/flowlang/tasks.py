@@ -16,7 +16,7 @@ from executor.flowables import dag, switch, working_directory
 from orchestrator.flowlang.errors import Path, format_path
 from orchestrator.flowlang.inputs import check_inputs, find_cycle
 from orchestrator.flowlang.model_errors import model_errors
-from orchestrator.flowlang.models import RetryHolder
+from orchestrator.flowlang.models import Identity, RetryHolder, TimeoutHolder
 from orchestrator.flowlang.walk import nested
 from scheduler import triggers as trigger_registry
 from scheduler.triggers.schedule import NAME as SCHEDULE
@@ -45,17 +45,22 @@ def check_task(task: Any, path: Path, ctx: FlowContext) -> None:
         return
     _record_id(task, path, ctx.task_ids, "task", ctx.report)
     type_name = task.get("type")
-    if "type" not in task:
-        ctx.report((*path, "type"), "required property 'type' is missing")
-        return
     task_type = registry.get(type_name) if isinstance(type_name, str) else None
     if task_type is None:
-        ctx.report((*path, "type"), f"unknown task type {type_name!r}" + _did_you_mean(type_name, registry.REGISTRY))
+        if "type" not in task:
+            ctx.report((*path, "type"), "required property 'type' is missing")
+        else:
+            ctx.report((*path, "type"), f"unknown task type {type_name!r}" + _did_you_mean(type_name, registry.REGISTRY))
+        _check_identity(task, path, ctx.report)
         return
     for relative, message in model_errors(task_type.properties, task):
         ctx.report((*path, *relative), message)
     if isinstance(task.get("retry"), dict):
         for relative, message in model_errors(RetryHolder, {"retry": task["retry"]}):
+            ctx.report((*path, *relative), message)
+    timeout = task.get("timeout")
+    if isinstance(timeout, (str, int, float)):  # lists and mappings are reported by the declaration
+        for relative, message in model_errors(TimeoutHolder, {"timeout": timeout}):
             ctx.report((*path, *relative), message)
     _check_worker_group(task, path, ctx)
     _check_recursive_subflow(task, path, task_type, ctx)
@@ -82,20 +87,28 @@ def check_trigger(trigger: Any, path: Path, ctx: FlowContext) -> None:
         return
     _record_id(trigger, path, ctx.trigger_ids, "trigger", ctx.report)
     type_name = trigger.get("type")
-    if "type" not in trigger:
-        ctx.report((*path, "type"), "required property 'type' is missing")
-        return
     trigger_type = trigger_registry.get(type_name) if isinstance(type_name, str) else None
     if trigger_type is None:
-        ctx.report(
-            (*path, "type"), f"unknown trigger type {type_name!r}" + _did_you_mean(type_name, trigger_registry.REGISTRY)
-        )
+        if "type" not in trigger:
+            ctx.report((*path, "type"), "required property 'type' is missing")
+        else:
+            ctx.report(
+                (*path, "type"),
+                f"unknown trigger type {type_name!r}" + _did_you_mean(type_name, trigger_registry.REGISTRY),
+            )
+        _check_identity(trigger, path, ctx.report)
         return
     for relative, message in model_errors(trigger_type.properties, trigger):
         ctx.report((*path, *relative), message)
     _check_worker_group(trigger, path, ctx)
     if trigger_type.name == SCHEDULE:
         _check_schedule(trigger, path, ctx.report)
+
+
+def _check_identity(item: dict, path: Path, report: Report) -> None:
+    """Without a known type there is no declaration to check against; the id rule holds anyway."""
+    for relative, message in model_errors(Identity, item, expressions=False):
+        report((*path, *relative), message)
 
 
 # -- rules spanning tasks --------------------------------------------------------------------------
@@ -130,7 +143,9 @@ def _check_recursive_subflow(task: dict, path: Path, task_type: registry.TaskTyp
     fields = task_type.properties.model_fields
     if "namespace" not in fields or "flowId" not in fields:
         return
-    if task.get("namespace") == ctx.namespace and task.get("flowId") == ctx.flow_id:
+    # Numbers are ids written without quotes (`flowId: 2024`): compared as the text they are read as.
+    target = (_as_id(task.get("namespace")), _as_id(task.get("flowId")))
+    if None not in target and target == (_as_id(ctx.namespace), _as_id(ctx.flow_id)):
         ctx.report(path, f"recursive call: this task starts its own flow {ctx.namespace}.{ctx.flow_id}")
 
 
@@ -152,6 +167,8 @@ def _check_dag(task: dict, path: Path, ctx: FlowContext) -> None:
             continue
         own = item["task"].get("id") if isinstance(item.get("task"), dict) else None
         for position, name in enumerate(item["dependsOn"]):
+            if not isinstance(name, str):
+                continue  # the declaration (a list of task ids) reports it
             if name not in known:
                 ctx.report(
                     (*path, "tasks", index, "dependsOn", position),
@@ -248,6 +265,12 @@ def _did_you_mean(name: Any, known: dict[str, Any]) -> str:
     ]
     best = max(scored, default=None)
     return f"; did you mean {best[2]!r}?" if best and best[0] >= 0.75 else ""
+
+
+def _as_id(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return str(value)
 
 
 def _kind(value: Any) -> str:

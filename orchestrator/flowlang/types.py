@@ -44,11 +44,15 @@ class Props(BaseModel):
 
 
 def parse_duration(value: Any) -> timedelta | None:
-    """The duration a property holds, or None when it is not a literal duration."""
+    """The duration a property holds, or None when it is not a literal duration (or one too large
+    to hold: Python's timedelta stops at 999,999,999 days)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return timedelta(seconds=value)
+        try:
+            return timedelta(seconds=value)
+        except (OverflowError, ValueError):  # 1e300, NaN, infinity
+            return None
     if not isinstance(value, str):
         return None
     match = _DURATION.match(value.strip())
@@ -58,9 +62,12 @@ def parse_duration(value: Any) -> timedelta | None:
     days, hours, minutes, seconds, fraction = match.groups()
     whole = (seconds or "0").lstrip("+-") or "0"
     second_count = float(f"{whole}.{fraction or '0'}") * (-1 if (seconds or "").startswith("-") else 1)
-    total = timedelta(
-        days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0), seconds=second_count
-    )
+    try:
+        total = timedelta(
+            days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0), seconds=second_count
+        )
+    except OverflowError:
+        return None
     return -total if text.startswith("-") else total
 
 
@@ -72,6 +79,8 @@ def _duration(value: Any) -> Any:
     if isinstance(value, (int, float)) and value < 0:
         raise ValueError("a duration cannot be negative")
     if parse_duration(value) is None:
+        if isinstance(value, (int, float)) or _DURATION.match(value.strip()):
+            raise ValueError(f"{value!r} is out of the range of a duration")
         raise ValueError(f"{value!r} is not an ISO-8601 duration such as PT30S, PT5M or P1D")
     return value
 

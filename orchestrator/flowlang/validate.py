@@ -54,7 +54,7 @@ def parse_flow(source: str | bytes, *, declared_worker_groups: frozenset[str] | 
     loaded = load_yaml(source)
     text = source if isinstance(source, str) else bytes(source).decode("utf-8")
     _validate(loaded.data, loaded.line_of, declared_worker_groups)
-    return FlowDefinition(id=loaded.data["id"], namespace=loaded.data["namespace"], source=text, data=loaded.data)
+    return _definition(loaded.data, text)
 
 
 def validate_flow_data(
@@ -66,7 +66,12 @@ def validate_flow_data(
     plain = dict(data)
     _validate(plain, None, declared_worker_groups)
     source = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    return FlowDefinition(id=plain["id"], namespace=plain["namespace"], source=source, data=plain)
+    return _definition(plain, source)
+
+
+def _definition(data: dict[str, Any], source: str) -> FlowDefinition:
+    # `id: 2024` is the id "2024", as Kestra reads it (the declaration coerces numbers to text).
+    return FlowDefinition(id=str(data["id"]), namespace=str(data["namespace"]), source=source, data=data)
 
 
 def _validate(
