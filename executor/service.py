@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from django.db import transaction
 
-from executor.core.decide import ContextRenderer
+from dataclasses import replace
+
+from executor.core.actions import ScheduleDelay
+from executor.core.decide import ContextRenderer, apply_to_view, resume
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
@@ -55,6 +58,29 @@ def handle_message(message: dict[str, Any]) -> None:
             transaction.on_commit(lambda: _send(jobs))
 
 
+class NotPaused(ValueError):
+    """Only a PAUSED execution can be resumed."""
+
+
+def resume_execution(execution_id: str, on_resume: dict[str, Any] | None = None) -> None:
+    """Resume a paused execution, giving its paused tasks the `onResume` inputs. Raises
+    LookupError when it does not exist and NotPaused when it is not paused."""
+    with transaction.atomic():
+        execution, rows, _ = store.load(execution_id, None)
+        if execution is None:
+            raise LookupError(f"execution {execution_id} does not exist")
+        # The pause's own delays (its duration, its timeout) have nothing left to do.
+        paused = [row[0] for row in rows if row[3] == State.PAUSED.value]
+        Delay.objects.filter(execution_id=execution_id, task_run_id__in=paused).exclude(kind=Delay.RETRY).delete()
+        step = Step(execution)
+        try:
+            jobs = step.resume(rows, dict(on_resume or {}))
+        except ValueError as error:
+            raise NotPaused(str(error)) from None
+        if jobs:
+            transaction.on_commit(lambda: _send(jobs))
+
+
 def fire_delay(delay_id: int, execution_id: str) -> int:
     """Fire one due delay under its execution's lock; 1 when fired, 0 when another executor
     fired it first (the row is gone) or there is nothing left to do."""
@@ -77,6 +103,12 @@ def _send(jobs: list[messages.WorkerJob]) -> None:
     for job in jobs:
         group = (job["task"].get("workerGroup") or {}).get("key")
         bus.publish(messages.worker_queue(group), messages.WORKER_TASK, job)
+
+
+def _row_view(row: tuple) -> TaskRunView:
+    """A task run's view from the scalar columns store.load reads (store.VIEW_COLUMNS)."""
+    return TaskRunView(id=row[0], task_id=row[1], parent_id=row[2], state=State(row[3]), seq=row[4], value=row[5],
+                       iteration=row[6], attempts=row[7])
 
 
 def _run_view(run: TaskRun) -> TaskRunView:
@@ -107,26 +139,42 @@ class Step:
         except FlowNotFound as error:
             self._end_without_flow(str(error))
             return []
-        views = {
-            row[0]: TaskRunView(id=row[0], task_id=row[1], parent_id=row[2], state=State(row[3]), seq=row[4],
-                                value=row[5], iteration=row[6], attempts=row[7])
-            for row in rows
-        }
+        views = {row[0]: _row_view(row) for row in rows}
         if result is not None:
             run = self._apply_result(graph, result, result_run)
             if run is None:
                 return []  # a duplicate or stale result changes nothing
             views[run.id] = _run_view(run)
         dispatches: list[Dispatch] = []
+        fired_kinds: dict[str, str] = {}
         for delay in fired:
+            if delay.kind != Delay.RETRY:
+                if delay.task_run_id:
+                    fired_kinds[delay.task_run_id] = delay.kind
+                continue
             dispatch = self._fire(delay)
             if dispatch is not None:
                 dispatches.append(dispatch)
                 views[dispatch.task_run_id] = _run_view(self.full[dispatch.task_run_id])
-        view = self._view(tuple(views.values()))
-        logs: list[LogEntry] = self.logs
+        view = replace(self._view(tuple(views.values())), fired=fired_kinds)
+        return self._apply(graph, view, decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self)),
+                           dispatches)
+
+    def resume(self, rows: list[tuple], on_resume: dict[str, Any]) -> list[messages.WorkerJob]:
+        """Resume the paused execution (raises ValueError when it is not paused)."""
+        graph = flow_graph(self.execution.namespace, self.execution.flow_id, self.execution.flow_revision)
+        view = self._view(tuple(_row_view(row) for row in rows))
+        actions = resume(view, on_resume)
+        view = apply_to_view(view, actions)
+        actions += decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self))
+        return self._apply(graph, view, actions, [])
+
+    def _apply(self, graph: FlowGraph, view: ExecutionView, actions: list, dispatches: list[Dispatch]
+               ) -> list[messages.WorkerJob]:
+        execution = self.execution
+        logs = self.logs
         final_state: State | None = None
-        for action in decide(graph, view, new_id, _LazyRenderer(self, graph, view)):
+        for action in actions:
             if isinstance(action, CreateTaskRun):
                 run = TaskRun(
                     id=action.id, execution=execution, task_id=action.task_id, parent_task_run_id=action.parent_id,
@@ -151,6 +199,11 @@ class Step:
                     final_state = action.state  # set after the task runs are written (flow outputs)
                 else:
                     _set_execution_state(execution, action.state, self.stamp)
+            elif isinstance(action, ScheduleDelay):
+                if not Delay.objects.filter(execution_id=execution.id, task_run_id=action.task_run_id,
+                                            kind=action.kind).exists():
+                    self.delays.append(Delay(execution_id=execution.id, task_run_id=action.task_run_id,
+                                             kind=action.kind, fire_at=self.moment + action.after))
             elif isinstance(action, Log):
                 logs.append(LogEntry(
                     execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
@@ -165,7 +218,8 @@ class Step:
                 _set_execution_state(execution, final_state, self.stamp)
             self._save_execution(logs)
         # Jobs are built after the writes, so that outputs this step stored are visible to them.
-        return [self._job(graph, view, self.full[d.task_run_id], d.attempt) for d in dispatches]
+        runs = self._runs(view)
+        return [self._job(graph, view, self.full[d.task_run_id], d.attempt, runs) for d in dispatches]
 
     def redispatch(self, task_run_ids: list[str]) -> list[messages.WorkerJob]:
         """Jobs sent again for task runs still waiting for their worker (a lost job). The worker's
@@ -181,9 +235,28 @@ class Step:
             run.dispatched = self.moment
             store.update_run(run)
         logger.warning("execution %s: sending %d job(s) again", self.execution.id, len(waiting))
-        return [self._job(graph, view, run, run.attempt_count + 1) for run in waiting]
+        runs = self._runs(view)
+        return [self._job(graph, view, run, run.attempt_count + 1, runs) for run in waiting]
 
     # --- reading and writing ---------------------------------------------------------------
+
+    def _runs(self, view: ExecutionView) -> dict[str, TaskRunView]:
+        """The execution's task runs by id, as far as this step knows them: the view's and the
+        rows it loaded or created. `_with_ancestors` loads what a lookup finds missing."""
+        runs = {run.id: run for run in view.task_runs}
+        runs.update((run_id, _run_view(run)) for run_id, run in self.full.items())
+        return runs
+
+    def _with_ancestors(self, runs: dict[str, TaskRunView], parent_ids: Iterable[str | None]) -> dict[str, TaskRunView]:
+        """`runs` with every enclosing task run of the given parents (loop values name outputs
+        and make `parents`). Only a job sent again, built without the view, has some missing."""
+        missing = {parent_id for parent_id in parent_ids if parent_id is not None and parent_id not in runs}
+        while missing:
+            loaded = store.task_runs(self.execution.id, missing)
+            runs.update((run.id, _run_view(run)) for run in loaded)
+            missing = {run.parent_task_run_id for run in loaded
+                       if run.parent_task_run_id is not None and run.parent_task_run_id not in runs}
+        return runs
 
     def _load(self, task_run_id: str) -> TaskRun:
         run = self.full.get(task_run_id)
@@ -281,7 +354,8 @@ class Step:
                              state: State) -> State:
         """Flow outputs are rendered once the tasks have ended (their rows written); a failure
         to render one fails the execution with the reason."""
-        outputs = outputs_of(store.outputs_rows(self.execution.id, None))
+        rows = store.outputs_rows(self.execution.id, None)
+        outputs = outputs_of(rows, self._with_ancestors(self._runs(view), (row[3] for row in rows)))
         try:
             context = {**execution_context(graph, view, outputs), **ambient()}
             self.execution.outputs = render_flow_outputs(graph.data["outputs"], context)
@@ -303,22 +377,57 @@ class Step:
         )
         self._save_execution([])
 
-    def _job(self, graph: FlowGraph, view: ExecutionView, run: TaskRun, attempt: int) -> messages.WorkerJob:
+    def _job(self, graph: FlowGraph, view: ExecutionView, run: TaskRun, attempt: int,
+             runs: dict[str, TaskRunView]) -> messages.WorkerJob:
         node = graph.node(run.task_id)
-        outputs = outputs_of(store.outputs_rows(self.execution.id, referenced_outputs(node)))
+        rows = store.outputs_rows(self.execution.id, referenced_outputs(node))
+        self._with_ancestors(runs, [run.parent_task_run_id, *(row[3] for row in rows)])
+        outputs = outputs_of(rows, runs)
         job: messages.WorkerJob = {
             "v": messages.VERSION,
             "executionId": self.execution.id,
             "taskRunId": run.id,
             "attempt": attempt,
             "task": dict(node.definition),
-            "context": run_context(graph, view, node, _run_view(run), run.state_history[0]["date"], outputs),
+            "context": run_context(graph, view, node, _run_view(run), run.state_history[0]["date"], outputs,
+                                   runs),
             "namespace": self.execution.namespace,
             "flowId": self.execution.flow_id,
         }
         if uses_error_logs(node):
             job["errorLogs"] = error_logs(store.failed_attempts(self.execution.id))
         return job
+
+
+class _Details:
+    """RunDetails for the core, read from the repository only when a flowable asks. A task run
+    created earlier in the same step is not written yet: it has no outputs and starts now."""
+
+    def __init__(self, step: Step) -> None:
+        self._step = step
+
+    def _stored(self, run: TaskRunView) -> TaskRun | None:
+        step = self._step
+        if run.id in step.full:
+            return step.full[run.id]
+        found = store.task_runs(step.execution.id, [run.id])
+        if found:
+            step.full[run.id] = found[0]
+            return found[0]
+        return None
+
+    def outputs(self, run: TaskRunView):
+        if run.outputs is not None:
+            return run.outputs
+        stored = self._stored(run)
+        return stored.outputs if stored is not None else None
+
+    def started(self, run: TaskRunView) -> datetime:
+        stored = self._stored(run)
+        return _parse_date(stored.state_history[0]["date"]) if stored is not None else self._step.moment
+
+    def now(self) -> datetime:
+        return self._step.moment
 
 
 class _LazyRenderer:
@@ -328,15 +437,16 @@ class _LazyRenderer:
         self._step, self._graph, self._view = step, graph, view
         self._inner: ContextRenderer | None = None
 
-    def render(self, node, run, value):
+    def render(self, node, run, value, ancestors=()):
         if self._inner is None:
             rows = store.outputs_rows(self._step.execution.id, None)
             # This step's own changes are not written yet: listed last, they override the rows.
-            pending = [(r.task_id, r.value, r.outputs) for r in self._step.full.values() if r.outputs is not None]
-            outputs = outputs_of([*rows, *pending])
+            pending = [(r.task_id, r.value, r.outputs, r.parent_task_run_id) for r in self._step.full.values()
+                       if r.outputs is not None]
+            outputs = outputs_of([*rows, *pending], self._step._runs(self._view))
             context = {**execution_context(self._graph, self._view, outputs), **ambient()}
             self._inner = ContextRenderer(context)
-        return self._inner.render(node, run, value)
+        return self._inner.render(node, run, value, ancestors)
 
 
 def _parse_date(value: str) -> datetime:

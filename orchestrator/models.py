@@ -148,13 +148,12 @@ class Delay(models.Model):
     redelivers after its visibility timeout), and fired by the executor's delay loop under the
     execution's lock: deleting the row is part of what firing commits, so it fires once."""
 
-    RETRY = "retry"
-    KINDS = [(RETRY, "retry")]
+    RETRY = "retry"  # the other kinds belong to the flowable that asked (Pause, LoopUntil…)
 
     id = models.BigAutoField(primary_key=True)
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="delays")
     task_run_id = models.CharField(max_length=32, null=True, blank=True)
-    kind = models.CharField(max_length=16, choices=KINDS)
+    kind = models.CharField(max_length=32)
     fire_at = models.DateTimeField()
     created = models.DateTimeField(auto_now_add=True)
 

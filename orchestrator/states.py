@@ -66,7 +66,9 @@ ALLOWED_TRANSITIONS: dict[State, frozenset[State]] = {
         {State.SUCCESS, State.WARNING, State.FAILED, State.KILLING, State.KILLED, State.PAUSED, State.RETRYING,
          State.CANCELLED}
     ),
-    State.PAUSED: frozenset({State.RUNNING, State.KILLING, State.KILLED, State.FAILED, State.SUCCESS, State.WARNING}),
+    State.PAUSED: frozenset(
+        {State.RUNNING, State.KILLING, State.KILLED, State.FAILED, State.SUCCESS, State.WARNING, State.CANCELLED}
+    ),
     # A retry: the next attempt is dispatched like the first one.
     State.RETRYING: frozenset({State.CREATED, State.RUNNING, State.RETRIED, State.KILLING, State.KILLED, State.FAILED}),
     State.RESTARTED: frozenset({State.RUNNING, State.CREATED, State.KILLING, State.KILLED, State.FAILED}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Mapping
 
 from orchestrator.states import State
@@ -47,4 +48,15 @@ class Log:
     task_id: str | None = None
 
 
-Action = CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log
+@dataclass(frozen=True, slots=True)
+class ScheduleDelay:
+    """Look at this task run again after a while: the step in which the delay fires sees
+    `view.fired[task_run_id] == kind`. One delay of a kind per task run: asking again while one
+    is pending changes nothing."""
+
+    task_run_id: str
+    kind: str
+    after: timedelta
+
+
+Action = CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay

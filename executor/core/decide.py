@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from executor.core.actions import Action, CreateTaskRun, Dispatch, Log, SetExecutionState, SetTaskRunState
+from executor.core.actions import (
+    Action, CreateTaskRun, Dispatch, Log, ScheduleDelay, SetExecutionState, SetTaskRunState,
+)
 from executor.core.retry import RetryPolicy
+from executor.core.context import lineage, with_parents
 from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskNode, TaskRunView
 from orchestrator.states import ACTIVE, FAILED_STATES, State, worst
 from orchestrator.templating import TemplateError, is_truthy, render_value
@@ -28,9 +31,11 @@ default_new_id = new_id
 
 class Renderer(Protocol):
     """Renders a property of a task (a flowable's condition, values…) with the execution's
-    variables plus that task's `task` and `taskrun`. Raises TemplateError."""
+    variables plus that task's `task`, `taskrun` and, from its enclosing task runs (`ancestors`,
+    nearest first), `parent` and `parents`. Raises TemplateError."""
 
-    def render(self, node: TaskNode, run: TaskRunView | None, value: Any) -> Any: ...
+    def render(self, node: TaskNode, run: TaskRunView | None, value: Any,
+               ancestors: Sequence[TaskRunView] = ()) -> Any: ...
 
 
 @dataclass
@@ -39,14 +44,48 @@ class ContextRenderer:
 
     context: Mapping[str, Any]
 
-    def render(self, node: TaskNode, run: TaskRunView | None, value: Any) -> Any:
+    def render(self, node: TaskNode, run: TaskRunView | None, value: Any,
+               ancestors: Sequence[TaskRunView] = ()) -> Any:
         variables = dict(self.context)
         variables["task"] = {"id": node.id, "type": node.definition.get("type", node.type)}
         if run is not None:
             variables["taskrun"] = {"id": run.id, "startDate": run.start_date, "value": run.value,
                                     "parentId": run.parent_id, "iteration": run.iteration,
                                     "attemptsCount": run.attempts}
+            with_parents(variables, list(ancestors))
         return render_value(value, variables)
+
+
+class RunDetails(Protocol):
+    """What a few flowables need beyond the view, loaded by the shell only when asked: a task
+    run's outputs (the view holds only scalar columns), when it was created, and the time."""
+
+    def outputs(self, run: TaskRunView) -> Mapping[str, Any] | None: ...
+
+    def started(self, run: TaskRunView) -> datetime: ...
+
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class ViewDetails:
+    """RunDetails from the view alone, with a clock given: for tests and simulations."""
+
+    clock: Callable[[], datetime]
+    created: dict[str, datetime] = field(default_factory=dict)
+
+    def outputs(self, run: TaskRunView) -> Mapping[str, Any] | None:
+        return run.outputs
+
+    def started(self, run: TaskRunView) -> datetime:
+        return self.created.setdefault(run.id, self.clock())
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -60,16 +99,29 @@ class StepContext:
     by_parent: dict[str | None, list[TaskRunView]] = field(default_factory=dict)
     next_seq: int = 0
     actions: list[Action] = field(default_factory=list)
+    _runs: dict[str, TaskRunView] | None = field(default=None, repr=False)  # by id, built when first needed
+    details: RunDetails = field(default_factory=lambda: ViewDetails(_utc_now))
+
+    def schedule(self, run: TaskRunView, kind: str, after: timedelta) -> None:
+        """Ask to look at `run` again after `after` (once: a pending delay is not doubled)."""
+        if (run.id, kind) not in self.view.scheduled:
+            self.actions.append(ScheduleDelay(run.id, kind, after))
 
     @classmethod
     def of(cls, flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str],
-           renderer: Renderer) -> "StepContext":
+           renderer: Renderer, details: RunDetails | None = None) -> "StepContext":
         by_parent: dict[str | None, list[TaskRunView]] = {}
         for run in view.task_runs:
             by_parent.setdefault(run.parent_id, []).append(run)
         next_seq = max((run.seq for run in view.task_runs), default=-1) + 1
         return cls(flow=flow, view=view, new_id=new_id, renderer=renderer, by_parent=by_parent,
-                   next_seq=next_seq)
+                   next_seq=next_seq, details=details or ViewDetails(_utc_now))
+
+    def render(self, node: TaskNode, run: TaskRunView, value: Any) -> Any:
+        """Render a property of `node` for its task run `run`, with `parent` and `parents`."""
+        if self._runs is None:
+            self._runs = {other.id: other for other in self.view.task_runs}
+        return self.renderer.render(node, run, value, lineage(self._runs, run.parent_id))
 
     def fail(self, node: TaskNode, run: TaskRunView, message: str) -> None:
         """End a flowable task run FAILED, logging why on it."""
@@ -94,7 +146,7 @@ class StepContext:
             probe = TaskRunView(id=run_id, task_id=node.id, parent_id=parent_id, state=state, seq=self.next_seq,
                                 value=value, iteration=iteration)
             try:
-                if not is_truthy(self.renderer.render(node, probe, node.definition["runIf"])):
+                if not is_truthy(self.render(node, probe, node.definition["runIf"])):
                     state = State.SKIPPED
             except TemplateError as error:
                 state, failure = State.FAILED, f"runIf: {error}"
@@ -156,9 +208,9 @@ def sequential(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> Sta
 
 
 def step(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = default_new_id,
-         renderer: Renderer | None = None) -> list[Action]:
+         renderer: Renderer | None = None, details: RunDetails | None = None) -> list[Action]:
     """One round of decisions over every running flowable, deepest first."""
-    ctx = StepContext.of(flow, view, new_id, renderer or ContextRenderer({}))
+    ctx = StepContext.of(flow, view, new_id, renderer or ContextRenderer({}), details)
     outcome = _visit(ctx, flow.root, None)
     if outcome is not None:
         ctx.actions.append(SetExecutionState(outcome))
@@ -167,7 +219,7 @@ def step(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = defau
 
 def _visit(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State | None:
     for child in ctx.by_parent.get(run.id if run else None, ()):
-        if child.state is State.RUNNING:
+        if child.state is State.RUNNING or child.state is State.PAUSED:
             child_node = ctx.flow.nodes.get(child.task_id)
             if child_node is not None and child_node.kind == "flowable":
                 child_outcome = _visit(ctx, child_node, child)
@@ -185,6 +237,7 @@ def _visit(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State |
 def apply_to_view(view: ExecutionView, actions: Iterable[Action]) -> ExecutionView:
     runs = {run.id: run for run in view.task_runs}
     state = view.state
+    scheduled = view.scheduled
     for action in actions:
         if isinstance(action, CreateTaskRun):
             runs[action.id] = TaskRunView(
@@ -198,26 +251,49 @@ def apply_to_view(view: ExecutionView, actions: Iterable[Action]) -> ExecutionVi
             )
         elif isinstance(action, SetExecutionState):
             state = action.state
-    return replace(view, state=state, task_runs=tuple(runs.values()))
+        elif isinstance(action, ScheduleDelay):
+            scheduled = scheduled | {(action.task_run_id, action.kind)}
+    return replace(view, state=state, task_runs=tuple(runs.values()), scheduled=scheduled)
 
 
 def decide(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = default_new_id,
-           renderer: Renderer | None = None) -> list[Action]:
-    """Every action needed to bring the execution as far as it can go right now."""
+           renderer: Renderer | None = None, details: RunDetails | None = None) -> list[Action]:
+    """Every action needed to bring the execution as far as it can go right now.
+
+    An execution is PAUSED while one of its task runs is (a Pause waiting), and RUNNING again
+    once none is; the rest of it goes on meanwhile, as in Kestra."""
     actions: list[Action] = []
     if view.state is State.CREATED:
         actions.append(SetExecutionState(State.RUNNING))
         view = replace(view, state=State.RUNNING)
-    if view.state is not State.RUNNING:
+    if view.state is not State.RUNNING and view.state is not State.PAUSED:
         return actions
     for _ in range(MAX_ROUNDS):
-        round_actions = step(flow, view, new_id, renderer)
+        round_actions = step(flow, view, new_id, renderer, details)
         if not round_actions:
             break
         actions.extend(round_actions)
         view = apply_to_view(view, round_actions)
         if view.state.is_terminal:
-            break
+            return actions
+    paused = any(run.state is State.PAUSED for run in view.task_runs)
+    if paused and view.state is State.RUNNING:
+        actions.append(SetExecutionState(State.PAUSED))
+    elif not paused and view.state is State.PAUSED:
+        actions.append(SetExecutionState(State.RUNNING))
+    return actions
+
+
+def resume(view: ExecutionView, on_resume: Mapping[str, Any] | None = None) -> list[Action]:
+    """Resume a PAUSED execution: its paused task runs go on, with the inputs given on resume
+    as their output `onResume`. Raises ValueError when the execution is not paused."""
+    if view.state is not State.PAUSED:
+        raise ValueError(f"execution {view.id} is {view.state}, not PAUSED: only a paused execution resumes")
+    actions: list[Action] = [
+        SetTaskRunState(run.id, State.RUNNING, outputs={"onResume": dict(on_resume or {})})
+        for run in view.task_runs if run.state is State.PAUSED
+    ]
+    actions.append(SetExecutionState(State.RUNNING))
     return actions
 
 

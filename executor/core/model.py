@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
+from orchestrator.flowlang.walk import child_tasks
 from orchestrator.states import State
 from workers import registry
 
@@ -68,10 +69,13 @@ def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode]) -> TaskNode
         raise ValueError(f"unknown task type {definition['type']}")
     branches: dict[str, tuple[TaskNode, ...]] = {}
     if task_type.kind == "flowable":
-        for name in registry.task_list_properties(task_type):
-            value = definition.get(name)
-            if isinstance(value, list):
-                branches[name] = tuple(_node(child, nodes) for child in value)
+        # Every nested task becomes a node, wherever its declaration puts it (a Switch's
+        # `cases.<value>`, a Dag's `tasks[i].task`); only plain task lists are named branches.
+        lists = set(registry.task_list_properties(task_type))
+        for path, child in child_tasks(definition):
+            child_node = _node(child, nodes)
+            if len(path) == 2 and path[0] in lists:
+                branches[path[0]] = (*branches.get(path[0], ()), child_node)
     node = TaskNode(
         id=definition["id"], type=task_type.name, kind=task_type.kind, definition=definition, branches=branches
     )
@@ -123,6 +127,9 @@ class ExecutionView:
     variables: Mapping[str, Any] | None = None
     trigger: Mapping[str, Any] | None = None
     original_id: str | None = None
+    # Delays that fired for this step, {task run id: kind}, and those asked for during it.
+    fired: Mapping[str, str] = field(default_factory=dict)
+    scheduled: frozenset[tuple[str, str]] = frozenset()
 
     def children(self, parent_id: str | None) -> list[TaskRunView]:
         return [run for run in self.task_runs if run.parent_id == parent_id]

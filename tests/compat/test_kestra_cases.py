@@ -44,6 +44,9 @@ SUPPORTED = [
     "if-in-parallel", "foreach-non-concurrent", "foreach-concurrent", "foreach-no-limit", "foreach-parallel",
     "each-empty", "each-null", "each-switch", "each-parallel", "disable-simple", "disable-flowable",
     "disable-error", "errors", "runif", "allow-failure-runnable", "allow-failure-flowable",
+    # pauses and loops waiting on a condition
+    "pause-resume", "pause-delay", "pause-timeout", "waitfor", "waitfor-no-success", "waitfor-max-iterations",
+    "waitfor-max-duration",
     # retries
     "retry-success", "retry-failed", "retry-and-fail", "retry-random", "retry-expo",
     # Not "retry-first-attempt": it counts the attempts of a task `failed` that its flow
@@ -136,7 +139,10 @@ def test_kestra_case(name, cluster):
     case = CASES[name]
     flow = deploy_for(case["flow"])
     execution = create_execution(flow.namespace, flow.flow_id, inputs=case.get("inputs") or {})
-    execution = wait_for(lambda: finished(execution.id), case.get("within_s", 60), f"case {name}")
+    if case.get("state") == "PAUSED":
+        execution = wait_for(lambda: paused(execution.id), case.get("within_s", 60), f"case {name} to pause")
+    else:
+        execution = wait_for(lambda: finished(execution.id), case.get("within_s", 60), f"case {name}")
     runs = list(execution.task_runs.order_by("seq"))
 
     def checked():
@@ -152,3 +158,23 @@ def test_kestra_case(name, cluster):
     checked.failure = None
     if not wait_for_quietly(checked, 10):
         raise checked.failure
+    if case.get("then"):
+        then(case, execution)
+
+
+def paused(execution_id: str):
+    from orchestrator.models import Execution
+
+    execution = Execution.objects.get(id=execution_id)
+    return execution if execution.state == "PAUSED" else None
+
+
+def then(case: dict[str, Any], execution) -> None:
+    """The actions after the first wait, then the final state."""
+    from executor.service import resume_execution
+
+    for action in case["then"]:
+        assert action == "resume", f"unknown action {action!r} in case {case['name']}"
+        resume_execution(execution.id)
+    done = wait_for(lambda: finished(execution.id), 60, f"case {case['name']} after {case['then']}")
+    assert done.state == case["final_state"], f"execution ended {done.state} after {case['then']}"

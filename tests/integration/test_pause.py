@@ -1,0 +1,43 @@
+"""Pause and resume through real executor and worker processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from executor.service import NotPaused, resume_execution
+from orchestrator.models import Delay, Execution, LogEntry
+from orchestrator.repository import create_execution, deploy
+from tests.harness import finished, wait_for, with_namespace
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+APPROVAL = """
+id: approval
+namespace: tests
+tasks:
+  - id: before
+    type: io.kestra.plugin.core.log.Log
+    message: asking
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+    timeout: PT1H
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "approved: {{ outputs.approve.onResume.reason }}"
+"""
+
+
+def test_a_paused_execution_waits_for_resume_and_its_tasks_see_the_resume_inputs(cluster, namespace):
+    flow, _ = deploy(with_namespace(APPROVAL, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: Execution.objects.get(id=execution.id).state == "PAUSED", 30, "the execution to pause")
+    assert Delay.objects.filter(execution_id=execution.id, kind="timeout").count() == 1
+    resume_execution(execution.id, {"reason": "looks good"})
+    done = wait_for(lambda: finished(execution.id, expect_logs=2), 30, "the execution to end")
+    assert done.state == "SUCCESS"
+    assert [h["state"] for h in done.state_history] == ["CREATED", "RUNNING", "PAUSED", "RUNNING", "SUCCESS"]
+    messages = list(LogEntry.objects.filter(execution_id=execution.id, task_id="after").values_list("message", flat=True))
+    assert messages == ["approved: looks good"]
+    assert not Delay.objects.filter(execution_id=execution.id).exists()  # the timeout went with the pause
+    with pytest.raises(NotPaused):
+        resume_execution(execution.id)
