@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from django.db import connection
 
-from orchestrator.models import Execution, TaskRun
+from orchestrator.models import Execution, Flow, TaskRun
 
 _EXECUTION_COLUMNS = (
     "id", "namespace", "flow_id", "flow_revision", "state", "state_history", "inputs", "outputs", "labels",
@@ -33,6 +33,7 @@ VIEW_COLUMNS = ("id", "task_id", "parent_task_run_id", "state", "seq", "value", 
 
 _EXECUTION_TABLE = Execution._meta.db_table
 _RUN_TABLE = TaskRun._meta.db_table
+_FLOW_TABLE = Flow._meta.db_table
 
 
 @contextmanager
@@ -117,9 +118,12 @@ def task_runs(execution_id: str, ids: Iterable[str]) -> list[TaskRun]:
     return [_instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, row) for row in rows]
 
 
-def outputs_rows(execution_id: str, task_ids: frozenset[str] | None) -> list[tuple[str, str | None, Any]]:
-    """(task id, value, outputs) of the task runs that have outputs, for the named tasks or all."""
-    sql = f"SELECT task_id, value, outputs FROM {_RUN_TABLE} WHERE execution_id = %s AND outputs IS NOT NULL"
+def outputs_rows(execution_id: str,
+                 task_ids: frozenset[str] | None) -> list[tuple[str, str | None, Any, str | None]]:
+    """(task id, value, outputs, parent task run id) of the task runs that have outputs, for the
+    named tasks or all (the parent tells where a loop's outputs nest: context.outputs_of)."""
+    sql = (f"SELECT task_id, value, outputs, parent_task_run_id FROM {_RUN_TABLE} "
+           "WHERE execution_id = %s AND outputs IS NOT NULL")
     params: list[Any] = [execution_id]
     if task_ids is not None:
         if not task_ids:
@@ -130,7 +134,7 @@ def outputs_rows(execution_id: str, task_ids: frozenset[str] | None) -> list[tup
         cursor.execute(sql + " ORDER BY seq", params)
         rows = cursor.fetchall()
     # JSON null is stored as SQL NULL by the writes below, so every row here has outputs.
-    return [(task_id, value, _load_json(outputs)) for task_id, value, outputs in rows]
+    return [(task_id, value, _load_json(outputs), parent) for task_id, value, outputs, parent in rows]
 
 
 def failed_attempts(execution_id: str) -> list[tuple[str, str, list]]:
@@ -189,3 +193,13 @@ def update_execution(execution: Execution) -> None:
                 connection.ops.adapt_datetimefield_value(execution.updated), execution.id,
             ],
         )
+
+
+def lock_flow(namespace: str, flow_id: str) -> None:
+    """Lock a flow's row until the transaction ends: executions of one flow that check its
+    concurrency limit take turns."""
+    if not connection.features.has_select_for_update:
+        return  # SQLite: one writer at a time already
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {_FLOW_TABLE} WHERE namespace = %s AND flow_id = %s FOR UPDATE",
+                       [namespace, flow_id])

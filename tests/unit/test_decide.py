@@ -235,7 +235,7 @@ class FixedRenderer:
     def __init__(self, value):
         self.value = value
 
-    def render(self, node, run, value):
+    def render(self, node, run, value, ancestors=()):
         return self.value
 
 
@@ -258,7 +258,7 @@ def test_run_if_that_cannot_render_fails_the_task_with_the_reason():
     from orchestrator.templating import TemplateError
 
     class Broken:
-        def render(self, node, run, value):
+        def render(self, node, run, value, ancestors=()):
             raise TemplateError("Unable to find `nope`")
 
     graph = flow([task("maybe", runIf="{{ nope }}"), task("after")])

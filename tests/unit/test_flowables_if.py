@@ -25,9 +25,9 @@ class CountingRenderer:
         self.context = context
         self.rendered: list[str] = []
 
-    def render(self, node, run, value):
+    def render(self, node, run, value, ancestors=()):
         self.rendered.append(node.id)
-        return ContextRenderer(self.context).render(node, run, value)
+        return ContextRenderer(self.context).render(node, run, value, ancestors)
 
 
 @pytest.mark.parametrize("value, branch", [

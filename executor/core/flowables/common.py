@@ -234,7 +234,7 @@ def loop_values(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str) -
     rendered) or a JSON array as a string (rendered, then parsed). Raises FlowableError."""
     raw = node.definition.get(name)
     try:
-        rendered = ctx.renderer.render(node, run, raw) if isinstance(raw, (str, list)) else raw
+        rendered = ctx.render(node, run, raw) if isinstance(raw, (str, list)) else raw
     except TemplateError as error:
         raise FlowableError(f"Unable to render `{name}`: {error}") from None
     values = rendered

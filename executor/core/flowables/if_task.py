@@ -23,7 +23,7 @@ def if_task(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State 
         branch = chosen_branch(children, (node.branch("then"), node.branch("else")))
     else:
         try:
-            result = is_truthy(ctx.renderer.render(node, run, node.definition.get("condition")))
+            result = is_truthy(ctx.render(node, run, node.definition.get("condition")))
         except TemplateError as error:
             raise FlowableError(f"Unable to evaluate the condition: {error}") from None
         ctx.actions.append(SetTaskRunState(run.id, State.RUNNING, outputs={"evaluationResult": result}))

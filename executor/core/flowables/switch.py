@@ -27,7 +27,7 @@ def switch(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State |
         branch = chosen_branch(children, [*branches, node.branch("defaults")])
     else:
         try:
-            value = as_text(ctx.renderer.render(node, run, node.definition.get("value")))
+            value = as_text(ctx.render(node, run, node.definition.get("value")))
         except TemplateError as error:
             raise FlowableError(f"Unable to render the Switch value: {error}") from None
         key = next((key for key in cases if as_text(key) == value), None)
