@@ -24,7 +24,8 @@ from workers.claims import claim_key, get_claims, result_key
 
 logger = logging.getLogger("harrier.reconciler")
 
-MOVING = [State.CREATED.value, State.RUNNING.value, State.KILLING.value]
+# QUEUED too: the message that starts a queued execution when a slot frees can be lost as well.
+MOVING = [State.CREATED.value, State.QUEUED.value, State.RUNNING.value, State.KILLING.value]
 
 
 def reconcile_once(*, idle_seconds: float | None = None, limit: int = 500) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from django.db import transaction
 
@@ -35,6 +35,9 @@ from orchestrator.states import State
 from workers.environment import ambient
 
 logger = logging.getLogger("harrier.executor")
+
+# The states of an execution that hold one of its flow's concurrency slots.
+OCCUPYING = [State.RUNNING.value, State.PAUSED.value, State.KILLING.value]
 
 
 
@@ -139,6 +142,8 @@ class Step:
         except FlowNotFound as error:
             self._end_without_flow(str(error))
             return []
+        if not self._admit(graph):
+            return []
         views = {row[0]: _row_view(row) for row in rows}
         if result is not None:
             run = self._apply_result(graph, result, result_run)
@@ -216,6 +221,7 @@ class Step:
                 final_state = self._render_flow_outputs(graph, view, logs, final_state)
             if final_state is not None:
                 _set_execution_state(execution, final_state, self.stamp)
+                self._ended(graph)
             self._save_execution(logs)
         # Jobs are built after the writes, so that outputs this step stored are visible to them.
         runs = self._runs(view)
@@ -330,6 +336,58 @@ class Step:
         self.full[run.id] = run
         self.changed.add(run.id)
         return run
+
+    def _admit(self, graph: FlowGraph) -> bool:
+        """The flow's `concurrency` limit, checked when an execution would start: False when it
+        must not start now (QUEUED to start later, or ended CANCELLED or FAILED as the flow's
+        `behavior` says). The flow's row is locked while counting, so that two executions
+        starting at once cannot both take the last slot."""
+        execution = self.execution
+        state = State(execution.state)
+        concurrency = graph.data.get("concurrency")
+        if state not in (State.CREATED, State.QUEUED) or not isinstance(concurrency, Mapping):
+            return True
+        limit = concurrency.get("limit")
+        if not isinstance(limit, int) or limit < 1:
+            return True
+        store.lock_flow(execution.namespace, execution.flow_id)
+        running = Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id,
+                                           state__in=OCCUPYING).exclude(id=execution.id).count()
+        if running < limit:
+            if state is State.QUEUED:
+                _set_execution_state(execution, State.RUNNING, self.stamp)
+            return True
+        behavior = str(concurrency.get("behavior") or "QUEUE").upper()
+        if behavior == "QUEUE":
+            if state is State.QUEUED:
+                return False  # still waiting for a slot: nothing changes
+            _set_execution_state(execution, State.QUEUED, self.stamp)
+            self._save_execution([])
+            return False
+        final = State.CANCELLED if behavior == "CANCEL" else State.FAILED
+        self.logs.append(LogEntry(
+            execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+            level="WARN" if final is State.CANCELLED else "ERROR", timestamp=self.moment,
+            message=f"Flow {execution.namespace}.{execution.flow_id} already has {running} running execution(s), "
+                    f"its concurrency limit: this one is {final.value.lower()} (concurrency behavior {behavior})",
+        ))
+        _set_execution_state(execution, final, self.stamp)
+        self._save_execution(self.logs)
+        return False
+
+    def _ended(self, graph: FlowGraph) -> None:
+        """The execution has just ended: start the executions its flow queued for a free slot."""
+        execution = self.execution
+        concurrency = graph.data.get("concurrency")
+        if isinstance(concurrency, Mapping) and isinstance(concurrency.get("limit"), int):
+            queued = list(Execution.objects.filter(
+                namespace=execution.namespace, flow_id=execution.flow_id, state=State.QUEUED.value,
+            ).order_by("start_date").values_list("id", flat=True)[:concurrency["limit"]])
+            if queued:
+                transaction.on_commit(lambda: [
+                    bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, messages.evaluate(queued_id))
+                    for queued_id in queued
+                ])
 
     def _fire(self, delay: Delay) -> Dispatch | None:
         """Apply a due delay; the dispatch it calls for, if any."""

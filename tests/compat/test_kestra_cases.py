@@ -47,6 +47,8 @@ SUPPORTED = [
     # pauses and loops waiting on a condition
     "pause-resume", "pause-delay", "pause-timeout", "waitfor", "waitfor-no-success", "waitfor-max-iterations",
     "waitfor-max-duration",
+    # flow concurrency
+    "concurrency-cancel", "concurrency-fail", "concurrency-queue",
     # retries
     "retry-success", "retry-failed", "retry-and-fail", "retry-random", "retry-expo",
     # Not "retry-first-attempt": it counts the attempts of a task `failed` that its flow
@@ -138,6 +140,9 @@ def test_kestra_case(name, cluster):
 
     case = CASES[name]
     flow = deploy_for(case["flow"])
+    if case.get("concurrent"):
+        concurrent(case, flow)
+        return
     execution = create_execution(flow.namespace, flow.flow_id, inputs=case.get("inputs") or {})
     if case.get("state") == "PAUSED":
         execution = wait_for(lambda: paused(execution.id), case.get("within_s", 60), f"case {name} to pause")
@@ -160,6 +165,25 @@ def test_kestra_case(name, cluster):
         raise checked.failure
     if case.get("then"):
         then(case, execution)
+
+
+def concurrent(case: dict[str, Any], flow) -> None:
+    """Start `concurrent` executions at once and check those named `first`, `second`…"""
+    from orchestrator.repository import create_execution
+
+    started = [create_execution(flow.namespace, flow.flow_id, inputs=case.get("inputs") or {})
+               for _ in range(case["concurrent"])]
+    ended = [wait_for(lambda: finished(execution.id), case.get("within_s", 60), f"case {case['name']}")
+             for execution in started]
+    for position, execution in zip(("first", "second", "third"), ended):
+        expected = case.get(position)
+        if not expected:
+            continue
+        if "state" in expected:
+            assert execution.state == expected["state"], f"the {position} execution ended {execution.state}"
+        if "history" in expected:
+            history = [entry["state"] for entry in execution.state_history]
+            assert history == expected["history"], f"the {position} execution went {history}"
 
 
 def paused(execution_id: str):
