@@ -16,7 +16,7 @@ from django.db import transaction
 
 from dataclasses import replace
 
-from executor.core.actions import ScheduleDelay
+from executor.core.actions import ScheduleDelay, StartSubflow
 from executor.core.decide import ContextRenderer, apply_to_view, resume
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
@@ -204,6 +204,8 @@ class Step:
                     final_state = action.state  # set after the task runs are written (flow outputs)
                 else:
                     _set_execution_state(execution, action.state, self.stamp)
+            elif isinstance(action, StartSubflow):
+                self._start_subflow(graph, action)
             elif isinstance(action, ScheduleDelay):
                 if not Delay.objects.filter(execution_id=execution.id, task_run_id=action.task_run_id,
                                             kind=action.kind).exists():
@@ -375,9 +377,44 @@ class Step:
         self._save_execution(self.logs)
         return False
 
-    def _ended(self, graph: FlowGraph) -> None:
-        """The execution has just ended: start the executions its flow queued for a free slot."""
+    def _start_subflow(self, graph: FlowGraph, action: StartSubflow) -> None:
+        """Create the child execution of a Subflow task run, in this transaction; its id becomes
+        the task run's output. The parent is looked at again once this commits."""
+        from orchestrator.repository import CORRELATION_LABEL, create_execution, labels_list
+
         execution = self.execution
+        run = self._load(action.task_run_id)
+        parent_labels = list(execution.labels or [])
+        labels = [label for label in parent_labels if action.inherit_labels or label["key"] == CORRELATION_LABEL]
+        try:
+            labels = merge_labels(labels, labels_list(action.labels))
+            child = create_execution(
+                action.namespace, action.flow_id, inputs=action.inputs, labels=labels, parent_id=execution.id,
+                revision=action.revision,
+                trigger={"id": run.task_id, "type": graph.node(run.task_id).type, "variables": {
+                    "executionId": execution.id, "namespace": execution.namespace, "flowId": execution.flow_id,
+                    "flowRevision": execution.flow_revision, "taskRunId": run.id, "taskId": run.task_id,
+                }},
+            )
+        except (LookupError, ValueError, TypeError, KeyError) as error:
+            self._log(run, "ERROR", f"Unable to start the subflow {action.namespace}.{action.flow_id}: {error}")
+            _set_run_state(run, State.FAILED, self.stamp)
+        else:
+            run.outputs = {"executionId": child.id}
+            self._log(run, "INFO", f"Started the subflow execution {child.id} of {action.namespace}.{action.flow_id}")
+        self.changed.add(run.id)
+        execution_id = execution.id
+        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                  messages.evaluate(execution_id)))
+
+    def _ended(self, graph: FlowGraph) -> None:
+        """The execution has just ended: tell the execution waiting on it as a subflow, and start
+        the executions its flow queued for a free slot."""
+        execution = self.execution
+        if execution.parent_id:
+            parent_id = execution.parent_id
+            transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                      messages.evaluate(parent_id)))
         concurrency = graph.data.get("concurrency")
         if isinstance(concurrency, Mapping) and isinstance(concurrency.get("limit"), int):
             queued = list(Execution.objects.filter(
@@ -486,6 +523,18 @@ class _Details:
 
     def now(self) -> datetime:
         return self._step.moment
+
+    def execution(self, execution_id: str):
+        child = Execution.objects.filter(id=execution_id).first()
+        if child is None:
+            return None
+        context = {
+            "flow": {"id": child.flow_id, "namespace": child.namespace, "revision": child.flow_revision},
+            "execution": {"id": child.id, "startDate": iso(child.start_date)},
+            "inputs": child.inputs or {}, "labels": {label["key"]: label["value"] for label in child.labels or []},
+            "outputs": outputs_of(store.outputs_rows(child.id, None)), **ambient(),
+        }
+        return {"state": child.state, "outputs": child.outputs or {}, "context": context}
 
 
 class _LazyRenderer:

@@ -59,4 +59,19 @@ class ScheduleDelay:
     after: timedelta
 
 
-Action = CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay
+@dataclass(frozen=True, slots=True)
+class StartSubflow:
+    """Start an execution of another flow for a Subflow task run; the shell records its id as
+    the task run's output `executionId`, or fails the task run when it cannot start."""
+
+    task_run_id: str
+    namespace: str
+    flow_id: str
+    revision: int | None
+    inputs: Mapping[str, Any]
+    labels: Any
+    inherit_labels: bool
+    wait: bool
+
+
+Action = CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay | StartSubflow

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from executor.core.actions import (
-    Action, CreateTaskRun, Dispatch, Log, ScheduleDelay, SetExecutionState, SetTaskRunState,
+    Action, CreateTaskRun, Dispatch, Log, ScheduleDelay, SetExecutionState, SetTaskRunState, StartSubflow,
 )
 from executor.core.retry import RetryPolicy
 from executor.core.context import lineage, with_parents
@@ -66,6 +66,11 @@ class RunDetails(Protocol):
 
     def now(self) -> datetime: ...
 
+    def execution(self, execution_id: str) -> Mapping[str, Any] | None:
+        """Another execution (a subflow's child): its `state`, flow `outputs`, and the `context`
+        its expressions saw (for extracting outputs); None when it does not exist."""
+        ...
+
 
 @dataclass
 class ViewDetails:
@@ -73,6 +78,10 @@ class ViewDetails:
 
     clock: Callable[[], datetime]
     created: dict[str, datetime] = field(default_factory=dict)
+    executions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def execution(self, execution_id: str) -> Mapping[str, Any] | None:
+        return self.executions.get(execution_id)
 
     def outputs(self, run: TaskRunView) -> Mapping[str, Any] | None:
         return run.outputs
@@ -253,6 +262,8 @@ def apply_to_view(view: ExecutionView, actions: Iterable[Action]) -> ExecutionVi
             state = action.state
         elif isinstance(action, ScheduleDelay):
             scheduled = scheduled | {(action.task_run_id, action.kind)}
+        elif isinstance(action, StartSubflow):  # asked once per step: the shell does the rest
+            scheduled = scheduled | {(action.task_run_id, "start")}
     return replace(view, state=state, task_runs=tuple(runs.values()), scheduled=scheduled)
 
 

@@ -47,6 +47,8 @@ SUPPORTED = [
     # pauses and loops waiting on a condition
     "pause-resume", "pause-delay", "pause-timeout", "waitfor", "waitfor-no-success", "waitfor-max-iterations",
     "waitfor-max-duration",
+    # subflows
+    "subflow-ok", "subflow-third",
     # flow concurrency
     "concurrency-cancel", "concurrency-fail", "concurrency-queue",
     # retries
