@@ -11,11 +11,13 @@ from typing import Any, Mapping
 from django.db import transaction
 
 from executor.core.model import FlowGraph, build_graph
-from orchestrator import bus, messages
+from orchestrator import bus, encryption, messages
 from orchestrator.flowlang import FlowDefinition, parse_flow
 from orchestrator.flowlang.defaults import with_plugin_defaults
+from orchestrator.inputs import InvalidInputs, resolve_inputs  # noqa: F401 (InvalidInputs: callers catch it here)
 from orchestrator.models import Execution, Flow, FlowRevision, new_id
 from orchestrator.states import State
+from workers.environment import ambient
 
 
 CORRELATION_LABEL = "system.correlationId"
@@ -109,7 +111,10 @@ def create_execution(
     parent_id: str | None = None,
     revision: int | None = None,
 ) -> Execution:
-    """Create an execution in CREATED and hand it to the executor once committed."""
+    """Create an execution in CREATED and hand it to the executor once committed.
+
+    The given inputs are typed and checked against the flow's declarations first (SECRET ones
+    encrypted); InvalidInputs lists every problem, and then nothing is stored."""
     flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
     if flow is None:
         raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
@@ -117,6 +122,11 @@ def create_execution(
     graph = flow_graph(namespace, flow_id, revision)
     moment = now()
     execution_id = new_id()
+    typed_inputs = resolve_inputs(
+        graph.data.get("inputs"), inputs or {}, seal=encryption.encrypt,
+        context={"flow": {"id": flow_id, "namespace": namespace, "revision": revision},
+                 "execution": {"id": execution_id, "startDate": iso(moment)}, **ambient()},
+    )
     given = labels_list(labels)
     if not any(label["key"] == CORRELATION_LABEL for label in given):
         # The first execution of a chain (subflows, flow triggers) names the whole chain.
@@ -129,7 +139,7 @@ def create_execution(
             flow_revision=revision,
             state=State.CREATED.value,
             state_history=[{"state": State.CREATED.value, "date": iso(moment)}],
-            inputs=dict(inputs or {}),
+            inputs=typed_inputs,
             labels=merge_labels(labels_list(graph.data.get("labels")), given),
             trigger=dict(trigger) if trigger else None,
             parent_id=parent_id,

@@ -36,6 +36,9 @@ DEBUG = env_bool("HARRIER_DEBUG", False)
 SECRET_KEY = os.environ.get("HARRIER_SECRET_KEY") or (
     "harrier-local-development-key-not-for-production"
 )
+# Encrypts SECRET inputs at rest (orchestrator/encryption.py); SECRET_KEY when unset. Every
+# webserver, executor and worker must share it.
+HARRIER_ENCRYPTION_KEY = os.environ.get("HARRIER_ENCRYPTION_KEY", "")
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("HARRIER_ALLOWED_HOSTS", "*").split(",") if h.strip()]
 
 INSTALLED_APPS = [

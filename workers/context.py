@@ -31,6 +31,7 @@ class RunContext:
         self.job = job
         self.variables: dict[str, Any] = {**job["context"], **ambient()}
         self.hooks = SecretHooks(job.get("errorLogs"))
+        self._inputs_revealed = False
         self._emit = emit
         self._buffer: list[messages.LogRecord] = []
         self._lock = threading.Lock()
@@ -40,6 +41,11 @@ class RunContext:
         self.stop_requested = threading.Event()
 
     def render(self, value: Any) -> Any:
+        if not self._inputs_revealed:
+            # SECRET inputs travel encrypted; decrypted here, at the first rendering, so that a
+            # key that does not match fails the attempt with the reason.
+            self.variables["inputs"] = self.hooks.reveal(self.variables.get("inputs") or {})
+            self._inputs_revealed = True
         return render_value(value, self.variables, hooks=self.hooks)
 
     def log(self, level: str, message: str) -> None:

@@ -14,6 +14,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from orchestrator import encryption
 from orchestrator.templating import TemplateError, TemplateHooks
 
 SECRET_PREFIX = "SECRET_"
@@ -73,6 +74,22 @@ class SecretHooks(TemplateHooks):
     def secret(self, name: str) -> str:
         value = read_secret(name)
         self.revealed |= _variants(value)
+        return value
+
+    def reveal(self, value: Any) -> Any:
+        """`value` with its encrypted parts (SECRET inputs) decrypted, each remembered like a
+        `secret()` value so that logs and outputs mask it."""
+        if encryption.is_encrypted(value):
+            try:
+                plain = encryption.decrypt(value)
+            except encryption.DecryptionError as error:
+                raise TemplateError(f"a SECRET input cannot be read: {error}") from None
+            self.revealed |= _variants(plain)
+            return plain
+        if isinstance(value, dict):
+            return {key: self.reveal(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.reveal(item) for item in value]
         return value
 
     def mask(self, value: Any) -> Any:

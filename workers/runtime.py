@@ -77,7 +77,7 @@ def run_job(job: messages.WorkerJob) -> messages.TaskResult:
         "workerId": WORKER_ID,
     }
     if error:
-        result["error"] = error
+        result["error"] = ctx.hooks.mask(error)
     elif ctx.labels:
         result["labels"] = ctx.labels
     return result

@@ -124,14 +124,21 @@ class Command(BaseCommand):
         from orchestrator.kestra_json import execution_json, log_json
         from orchestrator.local import LocalRuntime
         from orchestrator.models import LogEntry
-        from orchestrator.repository import create_execution, deploy
+        from orchestrator.inputs import unknown_inputs
+        from orchestrator.repository import InvalidInputs, create_execution, deploy, flow_graph
 
         runtime = LocalRuntime()
         try:
             flow, _ = deploy(read_source(path))
         except (FlowSyntaxError, FlowValidationError) as error:
             raise CommandError(f"{path}: refused\n{_indent(str(error))}")
-        execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs)
+        declared = flow_graph(flow.namespace, flow.flow_id, flow.revision).data.get("inputs")
+        for name in unknown_inputs(declared, inputs):
+            self.stderr.write(f"--input {name}: the flow declares no input {name!r}; ignored")
+        try:
+            execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs)
+        except InvalidInputs as error:
+            raise CommandError(f"{path}: invalid inputs, no execution created\n{_indent(str(error))}")
         try:
             execution = runtime.wait_for(execution.id, timeout)
         except TimeoutError as error:
