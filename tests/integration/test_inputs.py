@@ -130,3 +130,51 @@ def test_a_secret_input_is_stored_encrypted_and_masked_in_logs_and_outputs(run_f
     assert _rows_containing(PASSWORD, outcome.execution.id) == []
     assert _rows_containing("hunter2", outcome.execution.id) == []
     assert _rows_containing("********", outcome.execution.id) != []  # the search itself works
+
+
+CLI_FLOW = """
+id: cli-inputs
+namespace: tests
+inputs:
+  - id: age
+    type: INT
+    min: 18
+  - id: tags
+    type: ARRAY
+    itemType: STRING
+  - id: token
+    type: SECRET
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ inputs.age + 1 }} {{ inputs.tags | join(',') }} {{ inputs.token }}"
+"""
+
+
+def test_flow_run_types_its_input_options(tmp_path):
+    import json
+
+    from tests.integration.test_local import flow_run
+
+    completed = flow_run(tmp_path, CLI_FLOW, "--json", "--input", "age=41", "--input", 'tags=["a","b"]',
+                         "--input", f"token={PASSWORD}")
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    assert document["inputs"]["age"] == 41 and document["inputs"]["tags"] == ["a", "b"]
+    assert document["inputs"]["token"]["type"] == "io.harrier.datatype:encrypted"
+    assert [log["message"] for log in document["logs"]] == ["42 a,b ********"]
+    assert PASSWORD not in completed.stdout
+
+
+def test_flow_run_prints_every_input_error_and_exits_non_zero(tmp_path):
+    from tests.integration.test_local import flow_run
+
+    completed = flow_run(tmp_path, CLI_FLOW, "--input", "age=12x", "--input", "tags=a,b", "--input", "colour=red")
+    assert completed.returncode == 1
+    assert "Traceback" not in completed.stderr
+    assert "--input colour: the flow declares no input 'colour'; ignored" in completed.stderr
+    assert "invalid inputs, no execution created" in completed.stderr
+    assert "  input `age`: '12x' is not a whole number" in completed.stderr
+    assert "  input `tags`: 'a,b' is not a list such as [\"a\", \"b\"]" in completed.stderr
+    assert "  input `token`: a value is required" in completed.stderr
+    assert completed.stdout == ""
