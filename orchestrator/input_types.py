@@ -15,10 +15,9 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-import yaml
-
 from orchestrator.flowlang.errors import FlowSyntaxError
 from orchestrator.flowlang.types import parse_duration
+from orchestrator.flowlang.yaml_loader import load_yaml_value
 
 # Types whose empty text is a value; for every other type "" (an empty form field) means "not given".
 TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT"})
@@ -258,25 +257,9 @@ def read_yaml(value: Any, declaration: Mapping[str, Any]) -> Any:
     try:
         return _plain(load_yaml_value(value))
     except FlowSyntaxError as error:
-        raise Invalid(f"{shown(value)} is not valid YAML: {error}") from None
-
-
-def load_yaml_value(text: str) -> Any:
-    """A YAML document of any shape, read with the flow reader's safe builder and its limits
-    (no object tags, bounded aliases and depth); None for an empty document."""
-    from orchestrator.flowlang import yaml_loader
-
-    builder = yaml_loader._Builder()
-    try:
-        for event in yaml.parse(yaml_loader._decode(text, yaml_loader.MAX_BYTES), Loader=yaml_loader._PARSER):
-            builder.feed(event)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise FlowSyntaxError(f"{error.problem or error.context or 'invalid YAML'}{where}") from None
-    except yaml.YAMLError as error:
-        raise FlowSyntaxError(str(error)) from None
-    return builder.root
+        reason = error.message.removeprefix("invalid YAML: ")
+        where = f" at line {error.line}" if error.line else ""
+        raise Invalid(f"{shown(value)} is not valid YAML: {reason}{where}") from None
 
 
 def read_uri(value: Any, declaration: Mapping[str, Any]) -> str:

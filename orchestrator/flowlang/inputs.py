@@ -106,6 +106,7 @@ def _check_bounds(item: dict, input_type: str, path: Path, report: Report) -> No
         "INT": ("min", "max", _number), "FLOAT": ("min", "max", _number), "DURATION": ("min", "max", parse_duration),
         "DATE": ("after", "before", _date), "DATETIME": ("after", "before", _datetime),
         "TIME": ("after", "before", _time),
+        **dict.fromkeys(("STRING", "SECRET", "ARRAY", "MULTISELECT"), ("minLength", "maxLength", _number)),
     }
     if input_type not in pairs:
         return

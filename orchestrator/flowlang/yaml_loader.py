@@ -79,6 +79,24 @@ class _Frame:
 
 def load_yaml(source: str | bytes, *, max_bytes: int = MAX_BYTES) -> LoadedYaml:
     """Parse one flow document. Raises FlowSyntaxError with the line of the problem."""
+    builder = _parse(source, max_bytes)
+    root = builder.root
+    if root is None and builder.documents == 0:
+        raise FlowSyntaxError("the document is empty: a flow needs at least `id`, `namespace` and `tasks`", 1)
+    if not isinstance(root, dict):
+        raise FlowSyntaxError(
+            f"a flow must be a YAML mapping (id, namespace, tasks…), not {_kind(root)}", builder.lines.get((), 1)
+        )
+    return LoadedYaml(data=root, lines=builder.lines)
+
+
+def load_yaml_value(source: str | bytes, *, max_bytes: int = MAX_BYTES) -> Any:
+    """Parse one YAML document of any shape (a YAML input's value) with the rules and limits of
+    flows: plain data out, None for an empty document. Raises FlowSyntaxError."""
+    return _parse(source, max_bytes).root
+
+
+def _parse(source: str | bytes, max_bytes: int) -> "_Builder":
     text = _decode(source, max_bytes)
     builder = _Builder()
     try:
@@ -94,14 +112,7 @@ def load_yaml(source: str | bytes, *, max_bytes: int = MAX_BYTES) -> LoadedYaml:
         raise FlowSyntaxError(f"invalid YAML: {error.reason} (character {error.character!r})", line) from None
     except yaml.YAMLError as error:  # any other parser complaint, without its traceback
         raise FlowSyntaxError(f"invalid YAML: {error}") from None
-    root = builder.root
-    if root is None and builder.documents == 0:
-        raise FlowSyntaxError("the document is empty: a flow needs at least `id`, `namespace` and `tasks`", 1)
-    if not isinstance(root, dict):
-        raise FlowSyntaxError(
-            f"a flow must be a YAML mapping (id, namespace, tasks…), not {_kind(root)}", builder.lines.get((), 1)
-        )
-    return LoadedYaml(data=root, lines=builder.lines)
+    return builder
 
 
 def _decode(source: str | bytes, max_bytes: int) -> str:

@@ -361,3 +361,16 @@ def test_a_worker_reveals_secret_inputs_and_masks_them(settings):
     revealed = hooks.reveal(inputs)
     assert revealed == {"db": {"password": "hunter2-value"}, "user": "ada"}
     assert hooks.mask("login ada:hunter2-value HUNTER2-VALUE") == f"login ada:{MASK} {MASK}"
+
+
+def test_length_rules_are_accepted_at_deploy_time_and_must_be_in_order():
+    from orchestrator.flowlang import FlowValidationError, validate_flow_data
+
+    def flow(**rules):
+        return {"id": "f", "namespace": "n", "inputs": [{"id": "x", "type": "STRING", **rules}],
+                "tasks": [{"id": "t", "type": "io.kestra.plugin.core.log.Log", "message": "m"}]}
+
+    validate_flow_data(flow(minLength=1, maxLength=3))
+    with pytest.raises(FlowValidationError) as caught:
+        validate_flow_data(flow(minLength=5, maxLength=3))
+    assert "`maxLength` (3) comes before `minLength` (5)" in str(caught.value)
