@@ -9,32 +9,35 @@ new job's expressions name.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from django.db import transaction
 
-from dataclasses import replace
-
-from executor.core.actions import ScheduleDelay, StartSubflow
-from executor.core.decide import ContextRenderer, apply_to_view, resume
+from executor import delays, store
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
 )
+from executor.core.actions import ScheduleDelay, StartSubflow
 from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
 )
+from executor.core.decide import ContextRenderer, apply_to_view, kill, resume
+from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.core.outputs import FlowOutputError, render_flow_outputs
-from orchestrator import bus, messages
-from executor import delays, store
 from executor.core.retry import task_policy
+from orchestrator import bus, messages
 from orchestrator.models import Delay, Execution, LogEntry, TaskRun, new_id
 from orchestrator.repository import FlowNotFound, flow_graph, iso, merge_labels, now
-from orchestrator.states import State
+from orchestrator.states import ACTIVE, State
+from workers.claims import get_claims
 from workers.environment import ambient
 
 logger = logging.getLogger("harrier.executor")
+
+SUBFLOW_TYPES = (SUBFLOW, OLD_FLOW)
 
 # The states of an execution that hold one of its flow's concurrency slots.
 OCCUPYING = [State.RUNNING.value, State.PAUSED.value, State.KILLING.value]
@@ -82,6 +85,31 @@ def resume_execution(execution_id: str, on_resume: dict[str, Any] | None = None)
             raise NotPaused(str(error)) from None
         if jobs:
             transaction.on_commit(lambda: _send(jobs))
+
+
+class NotKillable(ValueError):
+    """Only an execution that has not ended can be killed."""
+
+
+def kill_execution(execution_id: str) -> None:
+    """Kill an execution and the subflow executions it waits for. Raises LookupError when it
+    does not exist and NotKillable when it has already ended."""
+    with transaction.atomic():
+        execution, rows, _ = store.load(execution_id, None)
+        if execution is None:
+            raise LookupError(f"execution {execution_id} does not exist")
+        step = Step(execution)
+        try:
+            children = step.kill(rows)
+        except ValueError as error:
+            raise NotKillable(str(error)) from None
+        Delay.objects.filter(execution_id=execution_id).delete()
+        transaction.on_commit(lambda: get_claims().mark_killed(execution_id))
+        for child_id in children:
+            try:
+                kill_execution(child_id)
+            except (LookupError, NotKillable):
+                pass  # ended meanwhile, or gone
 
 
 def fire_delay(delay_id: int, execution_id: str) -> int:
@@ -173,6 +201,22 @@ class Step:
         view = apply_to_view(view, actions)
         actions += decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self))
         return self._apply(graph, view, actions, [])
+
+    def kill(self, rows: list[tuple]) -> list[str]:
+        """Kill the execution (raises ValueError when it has ended); returns the ids of the
+        subflow executions its killed task runs were waiting for."""
+        graph = flow_graph(self.execution.namespace, self.execution.flow_id, self.execution.flow_revision)
+        view = self._view(tuple(_row_view(row) for row in rows))
+        actions = kill(view)
+        children = []
+        for run in view.task_runs:
+            node = graph.nodes.get(run.task_id)
+            if run.state in ACTIVE and node is not None and node.type in SUBFLOW_TYPES:
+                child_id = (self._load(run.id).outputs or {}).get("executionId")
+                if child_id:
+                    children.append(child_id)
+        self._apply(graph, view, actions, [])
+        return children
 
     def _apply(self, graph: FlowGraph, view: ExecutionView, actions: list, dispatches: list[Dispatch]
                ) -> list[messages.WorkerJob]:

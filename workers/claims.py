@@ -25,6 +25,13 @@ def result_key(task_run_id: str, attempt: int) -> str:
     return f"harrier:result:{task_run_id}:{attempt}"
 
 
+def kill_key(execution_id: str) -> str:
+    return f"harrier:killed:{execution_id}"
+
+
+KILL_TTL_SECONDS = 7 * 24 * 3600
+
+
 class ClaimStore(Protocol):
     def claim(self, key: str, owner: str) -> bool: ...
 
@@ -35,6 +42,11 @@ class ClaimStore(Protocol):
     def keep_result(self, key: str, body: bytes) -> None: ...
 
     def kept_result(self, key: str) -> bytes | None: ...
+
+    # Killed executions: workers stop their running attempts and drop their waiting jobs.
+    def mark_killed(self, execution_id: str) -> None: ...
+
+    def killed(self, execution_ids: set[str]) -> set[str]: ...
 
 
 class RedisClaims:
@@ -55,6 +67,16 @@ class RedisClaims:
     def kept_result(self, key: str) -> bytes | None:
         return self._redis.get(key)
 
+    def mark_killed(self, execution_id: str) -> None:
+        self._redis.set(kill_key(execution_id), 1, ex=KILL_TTL_SECONDS)
+
+    def killed(self, execution_ids: set[str]) -> set[str]:
+        ids = sorted(execution_ids)
+        if not ids:
+            return set()
+        found = self._redis.mget([kill_key(execution_id) for execution_id in ids])
+        return {execution_id for execution_id, value in zip(ids, found) if value is not None}
+
 
 class MemoryClaims:
     """For the in-process bus of `server local` and `flow run`."""
@@ -62,6 +84,7 @@ class MemoryClaims:
     def __init__(self) -> None:
         self._claims: dict[str, tuple[str, float]] = {}
         self._results: dict[str, bytes] = {}
+        self._killed: set[str] = set()
         self._lock = threading.Lock()
 
     def claim(self, key: str, owner: str) -> bool:
@@ -82,6 +105,14 @@ class MemoryClaims:
     def kept_result(self, key: str) -> bytes | None:
         with self._lock:
             return self._results.get(key)
+
+    def mark_killed(self, execution_id: str) -> None:
+        with self._lock:
+            self._killed.add(execution_id)
+
+    def killed(self, execution_ids: set[str]) -> set[str]:
+        with self._lock:
+            return execution_ids & self._killed
 
 
 _store: ClaimStore | None = None

@@ -39,6 +39,14 @@ class RunContext:
         self.warning = False  # a task sets this to end as WARNING
         self.labels: list[dict[str, str]] = []  # labels to set on the execution
         self.stop_requested = threading.Event()
+        self.stop_reason: str | None = None  # "timeout" or "killed", once asked to stop
+
+    def stop(self, reason: str) -> None:
+        """Ask the running task to end now (workers/watch.py); the first reason given stays."""
+        with self._lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+        self.stop_requested.set()
 
     def render(self, value: Any) -> Any:
         if not self._inputs_revealed:

@@ -19,7 +19,9 @@ from orchestrator.states import State
 from orchestrator.templating import TemplateError
 from workers import registry
 from workers.claims import claim_key, get_claims, result_key
+from orchestrator.flowlang.types import parse_duration
 from workers.context import RunContext, TaskFailure, iso_now
+from workers.watch import KILLED, TIMEOUT, watch
 
 logger = logging.getLogger("harrier.worker")
 
@@ -42,6 +44,8 @@ def handle_job(job: messages.WorkerJob) -> None:
     if not claims.claim(claim_key(job["taskRunId"], job["attempt"]), WORKER_ID):
         logger.info("job %s attempt %s already claimed", job["taskRunId"], job["attempt"])
         return
+    if claims.killed({job["executionId"]}):
+        return  # its execution was killed while the job waited: the task run is KILLED already
     message = messages.result(job["executionId"], run_job(job))
     claims.keep_result(result_key(job["taskRunId"], job["attempt"]), orjson.dumps(message))
     bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, message)
@@ -52,6 +56,8 @@ def run_job(job: messages.WorkerJob) -> messages.TaskResult:
     start = iso_now()
     outputs: dict[str, Any] | None = None
     error: str | None = None
+    timeout = parse_duration(job["task"].get("timeout"))
+    token = watch.track(ctx, job["executionId"], timeout.total_seconds() if timeout is not None else None)
     try:
         outputs = execute(job["task"], ctx)
         state = State.WARNING if ctx.warning else State.SUCCESS
@@ -64,6 +70,13 @@ def run_job(job: messages.WorkerJob) -> messages.TaskResult:
     except Exception as failure:  # a task's bug must end its attempt, not the worker
         logger.exception("task %s failed unexpectedly", job["task"].get("id"))
         state, error = State.FAILED, f"{type(failure).__name__}: {failure}"
+    finally:
+        watch.untrack(token)
+    if ctx.stop_reason == TIMEOUT:
+        state, error, outputs = State.FAILED, f"Timeout: the task ran longer than {job['task'].get('timeout')}", None
+    elif ctx.stop_reason == KILLED:
+        state, error, outputs = State.KILLED, None, None
+        ctx.log("WARN", "The execution was killed: the task stopped")
     if error:
         ctx.log("ERROR", error)
     ctx.flush_logs()

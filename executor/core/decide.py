@@ -295,6 +295,18 @@ def decide(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = def
     return actions
 
 
+def kill(view: ExecutionView) -> list[Action]:
+    """Kill an execution: KILLING, every task run still active KILLED (workers stop the attempts
+    they run when they see the execution killed), then KILLED. Raises ValueError when the
+    execution has already ended."""
+    if view.state.is_terminal:
+        raise ValueError(f"execution {view.id} has already ended ({view.state}): there is nothing to kill")
+    actions: list[Action] = [SetExecutionState(State.KILLING)]
+    actions += [SetTaskRunState(run.id, State.KILLED) for run in view.task_runs if run.state in ACTIVE]
+    actions.append(SetExecutionState(State.KILLED))
+    return actions
+
+
 def resume(view: ExecutionView, on_resume: Mapping[str, Any] | None = None) -> list[Action]:
     """Resume a PAUSED execution: its paused task runs go on, with the inputs given on resume
     as their output `onResume`. Raises ValueError when the execution is not paused."""
