@@ -15,6 +15,8 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Mapping
 
+import regex
+
 from orchestrator.flowlang.errors import FlowSyntaxError
 from orchestrator.flowlang.types import parse_duration
 from orchestrator.flowlang.yaml_loader import load_yaml_value
@@ -22,9 +24,12 @@ from orchestrator.flowlang.yaml_loader import load_yaml_value
 # Types whose empty text is a value; for every other type "" (an empty form field) means "not given".
 TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT"})
 
-_WHOLE = re.compile(r"[+-]?\d+")
-_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_WHOLE = re.compile(r"[+-]?\d+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]*")
+# A `validator` is the flow author's and the value the caller's: the match is bounded in time, so
+# that a pattern that backtracks badly cannot hold the process creating the execution.
+VALIDATOR_TIMEOUT_SECONDS = 1.0
 # Deliberately loose, as address syntax is: one @, no spaces, a dot in the domain.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 # Where an uploaded file lands in the internal storage (Kestra's form: kestra:///ns/flow/...).
@@ -326,10 +331,12 @@ def check(input_type: str, value: Any, declaration: Mapping[str, Any], *, choice
     pattern = declaration.get("validator")
     if isinstance(pattern, str) and isinstance(value, str):
         try:
-            if re.fullmatch(pattern, value) is None:
+            if regex.fullmatch(pattern, value, regex.VERSION0, timeout=VALIDATOR_TIMEOUT_SECONDS) is None:
                 reasons.append(f"{shown(value, secret)} does not match the pattern `{pattern}`")
-        except re.error as error:
+        except regex.error as error:
             reasons.append(f"the `validator` {pattern!r} is not a valid regular expression: {error}")
+        except TimeoutError:
+            reasons.append(f"checking {shown(value, secret)} against the pattern `{pattern}` takes too long")
     reasons += _check_length(value, declaration, secret)
     if input_type in ("INT", "FLOAT"):
         reasons += _check_range(value, declaration, "min", "max", _number, str)

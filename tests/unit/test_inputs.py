@@ -374,3 +374,17 @@ def test_length_rules_are_accepted_at_deploy_time_and_must_be_in_order():
     with pytest.raises(FlowValidationError) as caught:
         validate_flow_data(flow(minLength=5, maxLength=3))
     assert "`maxLength` (3) comes before `minLength` (5)" in str(caught.value)
+
+
+def test_a_pattern_that_backtracks_badly_is_stopped(monkeypatch):
+    from orchestrator import input_types
+
+    monkeypatch.setattr(input_types, "VALIDATOR_TIMEOUT_SECONDS", 0.05)
+    value = "a" * 40 + "!"
+    assert refused({"type": "STRING", "validator": "(a|aa)+$"}, {"x": value}) == [
+        f"input `x`: checking '{value}' against the pattern `(a|aa)+$` takes too long"
+    ]
+
+
+def test_digits_are_ascii_digits():
+    assert refused({"type": "INT"}, {"x": "١٢"}) == ["input `x`: '١٢' is not a whole number"]
