@@ -5,6 +5,7 @@ The tests at the end check the harness itself."""
 from __future__ import annotations
 
 import itertools
+import os
 from collections import Counter
 from dataclasses import replace
 from functools import lru_cache
@@ -32,7 +33,8 @@ FOREACH, EACH_SEQ, EACH_PAR = FLOW + "ForEach", FLOW + "EachSequential", FLOW + 
 ALLOW_FAILURE, DAG = FLOW + "AllowFailure", FLOW + "Dag"
 FAIL_TYPES = {FAIL, "io.kestra.core.tasks.executions.Fail", "io.kestra.core.tasks.execution.Fail"}
 
-COMPAT = Path("/work/shared/compat/kestra")
+# The corpus lives in the shared folder beside the checkout (as in tests/compat).
+COMPAT = Path(os.environ.get("HARRIER_COMPAT_DIR", Path(__file__).resolve().parents[3] / "shared" / "compat" / "kestra"))
 
 Outcome = State | Callable[["Simulator", TaskRunView], State]
 
