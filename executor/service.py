@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from django.db import transaction
 
@@ -20,11 +20,12 @@ from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
 )
-from executor.core.actions import ScheduleDelay, StartSubflow
+from executor.core.actions import DeleteTaskRun, ScheduleDelay, StartSubflow
 from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
 )
-from executor.core.decide import ContextRenderer, apply_to_view, kill, resume
+from executor.core.control import change_state, kill, replay_runs, restart, resume
+from executor.core.decide import ContextRenderer, apply_to_view
 from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.core.outputs import FlowOutputError, render_flow_outputs
 from executor.core.retry import task_policy
@@ -80,7 +81,7 @@ def resume_execution(execution_id: str, on_resume: dict[str, Any] | None = None)
         Delay.objects.filter(execution_id=execution_id, task_run_id__in=paused).exclude(kind=Delay.RETRY).delete()
         step = Step(execution)
         try:
-            jobs = step.resume(rows, dict(on_resume or {}))
+            jobs = step.act(rows, lambda graph, view: resume(view, on_resume))
         except ValueError as error:
             raise NotPaused(str(error)) from None
         if jobs:
@@ -110,6 +111,87 @@ def kill_execution(execution_id: str) -> None:
                 kill_execution(child_id)
             except (LookupError, NotKillable):
                 pass  # ended meanwhile, or gone
+
+
+class NotApplicable(ValueError):
+    """The action does not apply to the execution as it is (restart a running one…)."""
+
+
+def restart_execution(execution_id: str) -> None:
+    """Restart a FAILED or KILLED execution under its id: its failed task runs run again.
+    Raises LookupError when it does not exist and NotApplicable when it cannot restart."""
+    _act(execution_id, lambda graph, view: restart(graph, view))
+
+
+def change_task_run_state(execution_id: str, task_run_id: str, state: State) -> None:
+    """Give an ended task run another state; the execution goes on from there."""
+    _act(execution_id, lambda graph, view: change_state(graph, view, task_run_id, state))
+
+
+def _act(execution_id: str, action: Callable[[FlowGraph, ExecutionView], list]) -> None:
+    with transaction.atomic():
+        execution, rows, _ = store.load(execution_id, None)
+        if execution is None:
+            raise LookupError(f"execution {execution_id} does not exist")
+        try:
+            jobs = Step(execution).act(rows, action)
+        except ValueError as error:
+            raise NotApplicable(str(error)) from None
+        if execution.state == State.RUNNING.value:
+            # A killed execution that runs again: workers must not drop its jobs. Before the
+            # jobs are sent; harmless if this transaction then fails.
+            get_claims().revive(execution_id)
+        if jobs:
+            transaction.on_commit(lambda: _send(jobs))
+
+
+def replay_execution(execution_id: str, task_run_id: str | None = None, revision: int | None = None) -> Execution:
+    """A new execution of the same flow and inputs that keeps what ran before `task_run_id` (all
+    of it again when None), on `revision` or the same one. Its `originalId` names the first
+    execution of the chain."""
+    with transaction.atomic():
+        execution, rows, _ = store.load(execution_id, None)
+        if execution is None:
+            raise LookupError(f"execution {execution_id} does not exist")
+        try:
+            graph = flow_graph(execution.namespace, execution.flow_id, revision or execution.flow_revision)
+        except FlowNotFound as error:
+            raise NotApplicable(str(error)) from None
+        view = Step(execution)._view(tuple(_row_view(row) for row in rows))
+        try:
+            kept = replay_runs(graph, view, task_run_id)
+        except ValueError as error:
+            raise NotApplicable(str(error)) from None
+        unknown = sorted({run.task_id for run in kept if run.task_id not in graph.nodes})
+        if unknown:
+            raise NotApplicable(f"revision {graph.revision} has no task {', '.join(unknown)}: replay from an earlier "
+                                f"task run or on the execution's own revision")
+        moment = now()
+        stamp = iso(moment)
+        replay = Execution.objects.create(
+            id=new_id(), namespace=execution.namespace, flow_id=execution.flow_id, flow_revision=graph.revision,
+            state=State.CREATED.value, state_history=[{"state": State.CREATED.value, "date": stamp}],
+            inputs=execution.inputs, labels=execution.labels, variables=execution.variables,
+            trigger=execution.trigger, parent_id=execution.parent_id,
+            original_id=execution.original_id or execution.id, start_date=moment, updated=moment,
+        )
+        states = {run.id: run.state for run in kept}
+        ids = {run.id: new_id() for run in kept}
+        copies = []
+        for run in store.task_runs(execution.id, list(ids)):
+            copy = TaskRun(
+                id=ids[run.id], execution=replay, task_id=run.task_id,
+                parent_task_run_id=ids.get(run.parent_task_run_id) if run.parent_task_run_id else None,
+                value=run.value, iteration=run.iteration, state=run.state, state_history=run.state_history,
+                attempts=run.attempts, attempt_count=run.attempt_count, outputs=run.outputs, seq=run.seq,
+            )
+            _set_run_state(copy, states[run.id], stamp)
+            copies.append(copy)
+        TaskRun.objects.bulk_create(copies)
+        replay_id = replay.id
+        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                  messages.evaluate(replay_id)))
+    return replay
 
 
 def fire_delay(delay_id: int, execution_id: str) -> int:
@@ -161,6 +243,7 @@ class Step:
         self.changed: set[str] = set()
         self.logs: list[LogEntry] = []
         self.delays: list[Delay] = []
+        self.deleted: set[str] = set()
 
     def advance(self, rows: list[tuple], result: messages.TaskResult | None,
                 result_run: TaskRun | None, fired: list[Delay] = ()) -> list[messages.WorkerJob]:
@@ -193,11 +276,12 @@ class Step:
         return self._apply(graph, view, decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self)),
                            dispatches)
 
-    def resume(self, rows: list[tuple], on_resume: dict[str, Any]) -> list[messages.WorkerJob]:
-        """Resume the paused execution (raises ValueError when it is not paused)."""
+    def act(self, rows: list[tuple], action: Callable[[FlowGraph, ExecutionView], list]) -> list[messages.WorkerJob]:
+        """Apply a person's action on the execution — decided by the core, which raises
+        ValueError when it does not apply — then the decisions that follow from it."""
         graph = flow_graph(self.execution.namespace, self.execution.flow_id, self.execution.flow_revision)
         view = self._view(tuple(_row_view(row) for row in rows))
-        actions = resume(view, on_resume)
+        actions = action(graph, view)
         view = apply_to_view(view, actions)
         actions += decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self))
         return self._apply(graph, view, actions, [])
@@ -205,17 +289,19 @@ class Step:
     def kill(self, rows: list[tuple]) -> list[str]:
         """Kill the execution (raises ValueError when it has ended); returns the ids of the
         subflow executions its killed task runs were waiting for."""
-        graph = flow_graph(self.execution.namespace, self.execution.flow_id, self.execution.flow_revision)
-        view = self._view(tuple(_row_view(row) for row in rows))
-        actions = kill(view)
         children = []
-        for run in view.task_runs:
-            node = graph.nodes.get(run.task_id)
-            if run.state in ACTIVE and node is not None and node.type in SUBFLOW_TYPES:
-                child_id = (self._load(run.id).outputs or {}).get("executionId")
-                if child_id:
-                    children.append(child_id)
-        self._apply(graph, view, actions, [])
+
+        def killing(graph: FlowGraph, view: ExecutionView) -> list:
+            actions = kill(view)
+            for run in view.task_runs:
+                node = graph.nodes.get(run.task_id)
+                if run.state in ACTIVE and node is not None and node.type in SUBFLOW_TYPES:
+                    child_id = (self._load(run.id).outputs or {}).get("executionId")
+                    if child_id:
+                        children.append(child_id)
+            return actions
+
+        self.act(rows, killing)
         return children
 
     def _apply(self, graph: FlowGraph, view: ExecutionView, actions: list, dispatches: list[Dispatch]
@@ -250,6 +336,8 @@ class Step:
                     _set_execution_state(execution, action.state, self.stamp)
             elif isinstance(action, StartSubflow):
                 self._start_subflow(graph, action)
+            elif isinstance(action, DeleteTaskRun):
+                self.deleted.add(action.task_run_id)
             elif isinstance(action, ScheduleDelay):
                 if not Delay.objects.filter(execution_id=execution.id, task_run_id=action.task_run_id,
                                             kind=action.kind).exists():
@@ -327,6 +415,10 @@ class Step:
         )
 
     def _save_runs(self) -> None:
+        if self.deleted:
+            TaskRun.objects.filter(execution_id=self.execution.id, id__in=self.deleted).delete()
+            self.changed -= self.deleted
+            self.deleted = set()
         created_ids = {run.id for run in self.created}
         store.insert_runs(self.created)
         # One UPDATE per changed row: a step changes one or two rows.
@@ -622,5 +714,5 @@ def _set_execution_state(execution: Execution, state: State, stamp: str) -> None
         return
     execution.state = state.value
     execution.state_history = [*execution.state_history, {"state": state.value, "date": stamp}]
-    if state.is_terminal:
-        execution.end_date = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    # A restarted execution has not ended any more.
+    execution.end_date = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if state.is_terminal else None

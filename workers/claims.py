@@ -48,6 +48,8 @@ class ClaimStore(Protocol):
 
     def killed(self, execution_ids: set[str]) -> set[str]: ...
 
+    def revive(self, execution_id: str) -> None: ...  # restarted: its jobs run again
+
 
 class RedisClaims:
     def __init__(self, url: str) -> None:
@@ -69,6 +71,9 @@ class RedisClaims:
 
     def mark_killed(self, execution_id: str) -> None:
         self._redis.set(kill_key(execution_id), 1, ex=KILL_TTL_SECONDS)
+
+    def revive(self, execution_id: str) -> None:
+        self._redis.delete(kill_key(execution_id))
 
     def killed(self, execution_ids: set[str]) -> set[str]:
         ids = sorted(execution_ids)
@@ -113,6 +118,10 @@ class MemoryClaims:
     def killed(self, execution_ids: set[str]) -> set[str]:
         with self._lock:
             return execution_ids & self._killed
+
+    def revive(self, execution_id: str) -> None:
+        with self._lock:
+            self._killed.discard(execution_id)
 
 
 _store: ClaimStore | None = None

@@ -74,4 +74,12 @@ class StartSubflow:
     wait: bool
 
 
-Action = CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay | StartSubflow
+@dataclass(frozen=True, slots=True)
+class DeleteTaskRun:
+    """Remove a task run (a restart removes the `errors` and `finally` runs it reopens)."""
+
+    task_run_id: str
+
+
+Action = (CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay | StartSubflow
+          | DeleteTaskRun)

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from executor.core.actions import (
-    Action, CreateTaskRun, Dispatch, Log, ScheduleDelay, SetExecutionState, SetTaskRunState, StartSubflow,
+    Action, CreateTaskRun, DeleteTaskRun, Dispatch, Log, ScheduleDelay, SetExecutionState, SetTaskRunState,
+    StartSubflow,
 )
 from executor.core.retry import RetryPolicy
 from executor.core.context import lineage, with_parents
@@ -262,6 +263,8 @@ def apply_to_view(view: ExecutionView, actions: Iterable[Action]) -> ExecutionVi
             state = action.state
         elif isinstance(action, ScheduleDelay):
             scheduled = scheduled | {(action.task_run_id, action.kind)}
+        elif isinstance(action, DeleteTaskRun):
+            runs.pop(action.task_run_id, None)
         elif isinstance(action, StartSubflow):  # asked once per step: the shell does the rest
             scheduled = scheduled | {(action.task_run_id, "start")}
     return replace(view, state=state, task_runs=tuple(runs.values()), scheduled=scheduled)
@@ -292,31 +295,6 @@ def decide(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = def
         actions.append(SetExecutionState(State.PAUSED))
     elif not paused and view.state is State.PAUSED:
         actions.append(SetExecutionState(State.RUNNING))
-    return actions
-
-
-def kill(view: ExecutionView) -> list[Action]:
-    """Kill an execution: KILLING, every task run still active KILLED (workers stop the attempts
-    they run when they see the execution killed), then KILLED. Raises ValueError when the
-    execution has already ended."""
-    if view.state.is_terminal:
-        raise ValueError(f"execution {view.id} has already ended ({view.state}): there is nothing to kill")
-    actions: list[Action] = [SetExecutionState(State.KILLING)]
-    actions += [SetTaskRunState(run.id, State.KILLED) for run in view.task_runs if run.state in ACTIVE]
-    actions.append(SetExecutionState(State.KILLED))
-    return actions
-
-
-def resume(view: ExecutionView, on_resume: Mapping[str, Any] | None = None) -> list[Action]:
-    """Resume a PAUSED execution: its paused task runs go on, with the inputs given on resume
-    as their output `onResume`. Raises ValueError when the execution is not paused."""
-    if view.state is not State.PAUSED:
-        raise ValueError(f"execution {view.id} is {view.state}, not PAUSED: only a paused execution resumes")
-    actions: list[Action] = [
-        SetTaskRunState(run.id, State.RUNNING, outputs={"onResume": dict(on_resume or {})})
-        for run in view.task_runs if run.state is State.PAUSED
-    ]
-    actions.append(SetExecutionState(State.RUNNING))
     return actions
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from executor.core import ExecutionView, SetExecutionState, SetTaskRunState, TaskRunView
-from executor.core.decide import apply_to_view, kill, resume
+from executor.core.control import kill, resume
+from executor.core.decide import apply_to_view
 from orchestrator.states import State
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from executor.core import ExecutionView, build_graph, decide, judge_result
 from executor.core.actions import ScheduleDelay, SetExecutionState
-from executor.core.decide import ViewDetails, apply_to_view, resume
+from executor.core.control import resume
+from executor.core.decide import ViewDetails, apply_to_view
 from orchestrator.states import State
 
 PAUSE = "io.kestra.plugin.core.flow.Pause"
