@@ -79,6 +79,10 @@ def resume_execution(execution_id: str, on_resume: dict[str, Any] | None = None)
         # The pause's own delays (its duration, its timeout) have nothing left to do.
         paused = [row[0] for row in rows if row[3] == State.PAUSED.value]
         Delay.objects.filter(execution_id=execution_id, task_run_id__in=paused).exclude(kind=Delay.RETRY).delete()
+        if execution.state != State.PAUSED.value:
+            raise NotPaused(f"execution {execution_id} is {execution.state}, not PAUSED: only a paused execution "
+                            f"resumes")
+        on_resume = _resume_inputs(execution, rows, on_resume or {})
         step = Step(execution)
         try:
             jobs = step.act(rows, lambda graph, view: resume(view, on_resume))
@@ -86,6 +90,23 @@ def resume_execution(execution_id: str, on_resume: dict[str, Any] | None = None)
             raise NotPaused(str(error)) from None
         if jobs:
             transaction.on_commit(lambda: _send(jobs))
+
+
+def _resume_inputs(execution: Execution, rows: list[tuple], given: dict[str, Any]) -> dict[str, Any]:
+    """The inputs given on resume, typed and checked by the paused Pause's `onResume`
+    declarations (raises InvalidInputs); taken as given when it declares none."""
+    from orchestrator import encryption
+    from orchestrator.inputs import resolve_inputs
+
+    graph = flow_graph(execution.namespace, execution.flow_id, execution.flow_revision)
+    declarations = []
+    for row in rows:
+        node = graph.nodes.get(row[1])
+        if row[3] == State.PAUSED.value and node is not None:
+            declarations += node.definition.get("onResume") or []
+    if not declarations:
+        return dict(given)
+    return resolve_inputs(declarations, given, seal=encryption.encrypt)
 
 
 class NotKillable(ValueError):

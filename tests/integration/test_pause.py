@@ -41,3 +41,35 @@ def test_a_paused_execution_waits_for_resume_and_its_tasks_see_the_resume_inputs
     assert not Delay.objects.filter(execution_id=execution.id).exists()  # the timeout went with the pause
     with pytest.raises(NotPaused):
         resume_execution(execution.id)
+
+
+def test_resume_inputs_are_typed_and_checked_by_on_resume(cluster, namespace):
+    from orchestrator.inputs import InvalidInputs
+
+    source = """
+id: typed-resume
+namespace: tests
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: approved
+        type: BOOLEAN
+      - id: budget
+        type: INT
+        required: false
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.approve.onResume.approved }} {{ outputs.approve.onResume.budget }}"
+"""
+    flow, _ = deploy(with_namespace(source, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: Execution.objects.get(id=execution.id).state == "PAUSED", 30, "the execution to pause")
+    with pytest.raises(InvalidInputs) as refused:
+        resume_execution(execution.id, {"budget": "lots"})
+    assert "input `approved`" in str(refused.value) and "input `budget`" in str(refused.value)
+    assert Execution.objects.get(id=execution.id).state == "PAUSED"  # nothing changed
+    resume_execution(execution.id, {"approved": "true", "budget": "12"})
+    wait_for(lambda: finished(execution.id, expect_logs=1), 30, "the execution to end")
+    messages = list(LogEntry.objects.filter(execution_id=execution.id, task_id="after").values_list("message", flat=True))
+    assert messages == ["true 12"]
