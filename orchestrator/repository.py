@@ -27,6 +27,10 @@ class FlowNotFound(LookupError):
     pass
 
 
+class FlowDisabled(ValueError):
+    """A disabled flow starts no execution (its triggers do not fire either)."""
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -118,6 +122,8 @@ def create_execution(
     flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
     if flow is None:
         raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
+    if flow.disabled:
+        raise FlowDisabled(f"flow {namespace}.{flow_id} is disabled: enable it to run it")
     revision = revision or flow.revision
     graph = flow_graph(namespace, flow_id, revision)
     moment = now()

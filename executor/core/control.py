@@ -12,11 +12,13 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from executor.core.actions import Action, DeleteTaskRun, Dispatch, SetExecutionState, SetTaskRunState
-from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskRunView
+from executor.core.model import BRANCH_AFTER, BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskRunView
 from orchestrator.states import ACTIVE, State
 
 # The states an execution can be restarted from.
 RESTARTABLE = frozenset({State.FAILED, State.KILLED})
+# The branches that run because of how the rest went: reopening removes what they ran.
+SIDE_BRANCHES = (BRANCH_ERRORS, BRANCH_FINALLY, BRANCH_AFTER)
 # The states a person may give a task run.
 SETTABLE = frozenset({State.SUCCESS, State.WARNING, State.FAILED})
 
@@ -152,7 +154,8 @@ def _ancestors(view: ExecutionView, run: TaskRunView) -> set[str]:
 
 
 def _side_branches(flow: FlowGraph, view: ExecutionView, ancestors: Iterable[str]) -> set[str]:
-    """The task runs of the `errors` and `finally` branches of these task runs and of the flow."""
+    """The task runs of the `errors` and `finally` branches of these task runs and of the flow,
+    and of the flow's `afterExecution`."""
     side: set[str] = set()
     owners: list[tuple[str | None, Any]] = [(None, flow.root)]
     for run_id in ancestors:
@@ -160,7 +163,7 @@ def _side_branches(flow: FlowGraph, view: ExecutionView, ancestors: Iterable[str
         if node is not None:
             owners.append((run_id, node))
     for owner_id, node in owners:
-        ids = {child.id for name in (BRANCH_ERRORS, BRANCH_FINALLY) for child in node.branch(name)}
+        ids = {child.id for name in SIDE_BRANCHES for child in node.branch(name)}
         side |= {run.id for run in view.task_runs if run.parent_id == owner_id and run.task_id in ids}
     return side
 
@@ -171,7 +174,7 @@ def _in_side_branch(flow: FlowGraph, view: ExecutionView, run: TaskRunView) -> b
     while current is not None:
         parent = runs.get(current.parent_id) if current.parent_id is not None else None
         owner = flow.root if parent is None else flow.nodes.get(parent.task_id)
-        if owner is not None and any(child.id == current.task_id for name in (BRANCH_ERRORS, BRANCH_FINALLY)
+        if owner is not None and any(child.id == current.task_id for name in SIDE_BRANCHES
                                      for child in owner.branch(name)):
             return True
         current = parent

@@ -18,7 +18,9 @@ from executor.core.actions import (
 )
 from executor.core.retry import RetryPolicy
 from executor.core.context import lineage, with_parents
-from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskNode, TaskRunView
+from executor.core.model import (
+    BRANCH_AFTER, BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskNode, TaskRunView,
+)
 from orchestrator.states import ACTIVE, FAILED_STATES, State, worst
 from orchestrator.templating import TemplateError, is_truthy, render_value
 from workers.ids import new_id
@@ -202,8 +204,8 @@ def run_in_sequence(ctx: StepContext, parent_id: str | None, main: list[TaskNode
         if node.id not in latest:
             ctx.create(node, parent_id)
             return None
-    states = [run.state for run in latest.values()]
-    outcome = worst(states)
+    ids = {node.id for node in (*main, *errors, *finally_)}
+    outcome = worst(run.state for run in latest.values() if run.task_id in ids)
     if failed and outcome not in FAILED_STATES:
         outcome = State.FAILED
     return outcome
@@ -223,8 +225,24 @@ def step(flow: FlowGraph, view: ExecutionView, new_id: Callable[[], str] = defau
     ctx = StepContext.of(flow, view, new_id, renderer or ContextRenderer({}), details)
     outcome = _visit(ctx, flow.root, None)
     if outcome is not None:
+        outcome = _after_execution(ctx, flow, outcome)
+    if outcome is not None:
         ctx.actions.append(SetExecutionState(outcome))
     return ctx.actions
+
+
+def _after_execution(ctx: StepContext, flow: FlowGraph, outcome: State) -> State | None:
+    """The flow's `afterExecution` tasks, one after the other, once its outcome is known; they
+    run whatever it is and do not change it. The outcome once they have all ended."""
+    latest = ctx.latest_by_task(None)
+    for node in enabled(flow.root.branch(BRANCH_AFTER)):
+        run = latest.get(node.id)
+        if run is None:
+            ctx.create(node, None)
+            return None
+        if run.state in ACTIVE:
+            return None
+    return outcome
 
 
 def _visit(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State | None:

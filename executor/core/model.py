@@ -14,6 +14,7 @@ from workers import registry
 # lists every flowable may carry.
 BRANCH_ERRORS = "errors"
 BRANCH_FINALLY = "finally"
+BRANCH_AFTER = "afterExecution"  # the flow's: run once the execution's outcome is known
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,8 @@ def build_graph(data: Mapping[str, Any], revision: int) -> FlowGraph:
     nodes: dict[str, TaskNode] = {}
     branches = {
         name: tuple(_node(task, nodes) for task in data.get(key) or ())
-        for name, key in (("tasks", "tasks"), (BRANCH_ERRORS, "errors"), (BRANCH_FINALLY, "finally"))
+        for name, key in (("tasks", "tasks"), (BRANCH_ERRORS, "errors"), (BRANCH_FINALLY, "finally"),
+                          (BRANCH_AFTER, "afterExecution"))
     }
     root = TaskNode(id=ROOT_ID, type=ROOT_TYPE, kind="flowable", definition={}, branches=branches)
     return FlowGraph(

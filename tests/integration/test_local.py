@@ -131,3 +131,30 @@ def test_flow_deploy_makes_a_revision_only_when_the_source_changes(tmp_path):
     (folder / "hello.yaml").write_text(SEQUENTIAL.replace("team: data", "team: ops"))
     changed = manage(tmp_path, "flow", "deploy", str(folder / "hello.yaml"))
     assert "deployed tests.hello revision 2" in changed.stdout
+
+
+def test_flow_run_refuses_a_disabled_flow(tmp_path):
+    completed = flow_run(tmp_path, SEQUENTIAL.replace("namespace: tests", "namespace: tests\ndisabled: true"))
+    assert completed.returncode == 1
+    assert "flow tests.hello is disabled: enable it to run it" in completed.stderr
+
+
+AFTER_EXECUTION = """
+id: after
+namespace: tests
+tasks:
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+afterExecution:
+  - id: notify
+    type: io.kestra.plugin.core.log.Log
+    message: "after {{ flow.id }}"
+"""
+
+
+def test_after_execution_tasks_run_once_the_flow_has_ended(tmp_path):
+    completed = flow_run(tmp_path, AFTER_EXECUTION, "--json")
+    document = json.loads(completed.stdout)
+    assert document["state"]["current"] == "FAILED"
+    assert [run["taskId"] for run in document["taskRunList"]] == ["boom", "notify"]
+    assert [log["message"] for log in document["logs"] if log["taskId"] == "notify"] == ["after after"]

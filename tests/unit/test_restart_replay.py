@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from executor.core import build_graph
 from executor.core.control import change_state, replay_runs, restart
 from executor.core.decide import apply_to_view
 from orchestrator.states import State
@@ -103,3 +104,18 @@ def test_only_an_ended_execution_is_replayed():
     sim.decide()
     with pytest.raises(ValueError, match="only an ended execution"):
         replay_runs(sim.graph, sim.view, sim.run_of("a").id)
+
+
+def test_after_execution_tasks_run_once_the_outcome_is_known_and_do_not_change_it():
+    data = {"id": "f", "namespace": "tests", "tasks": [task("boom", FAIL)],
+            "errors": [task("handler", LOG, message="m")],
+            "afterExecution": [task("notify", FAIL), task("cleanup", LOG, message="m")]}
+    sim = Simulator(build_graph(data, 1))
+    sim.run_to_end()
+    assert sim.order() == ["boom", "handler", "notify", "cleanup"]
+    assert sim.view.state is State.FAILED
+    ok = Simulator(build_graph({**data, "tasks": [task("fine")]}, 1))
+    ok.run_to_end()
+    assert ok.view.state is State.SUCCESS  # the failing afterExecution task does not change it
+    restarted = apply_to_view(sim.view, restart(sim.graph, sim.view))
+    assert [run.task_id for run in restarted.task_runs] == ["boom"]  # afterExecution runs again later
