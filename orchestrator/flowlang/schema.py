@@ -3,9 +3,13 @@ trigger registries and the flow's own models — so that it never drifts from wh
 accepts. Editors use it for completion; the API serves it.
 
 Shape:
-- `$defs/Task` is a `oneOf` with one branch per task type name and alias, each fixing `type`
-  with `const`; every place that holds tasks (a flow's `tasks`, a flowable's `then`, a Switch's
-  `cases.*`, a Dag's `tasks[].task`…) refers to it, so nesting is described to any depth.
+- `$defs/Task` lists the task type names and aliases in `properties.type` (a `oneOf` of `const`s,
+  each with its title, for completion), and selects the properties of the type written with one
+  `if`/`then` per name; every place that holds tasks (a flow's `tasks`, a flowable's `then`, a
+  Switch's `cases.*`, a Dag's `tasks[].task`…) refers to it, so nesting is described to any depth.
+  Not a `oneOf` of whole task schemas: a validator must try every branch of a `oneOf` to the end,
+  and through nested flowables that is (number of types) ** (depth) — minutes for a flow
+  Kestra's corpus holds. An `if` on the `type` alone costs one comparison per type.
 - `$defs/Trigger` and `$defs/Input` are built the same way, discriminated by `type`.
 - Properties of tasks and triggers whose declared type is not a plain string also accept an
   expression string (`"{{ inputs.size }}"`), which is rendered at run time — the validator's rule.
@@ -61,50 +65,45 @@ def _build() -> dict[str, Any]:
     for name in runtime_defs:
         _allow_expressions_in_object(defs[name])
 
-    defs["Task"] = {
-        "title": "Task",
-        "description": "A task; its `type` selects the properties it takes.",
-        "type": "object",
-        "required": ["id", "type"],
-        "oneOf": [_branch(type_name, name_of(t.properties), t.title)
-                  for t in task_types for type_name in (t.name, *t.aliases)],
-    }
-    defs["Trigger"] = {
-        "title": "Trigger",
-        "description": "A trigger; its `type` selects the properties it takes.",
-        "type": "object",
-        "required": ["id", "type"],
-        "oneOf": [_branch(type_name, name_of(t.properties), t.title)
-                  for t in trigger_types for type_name in (t.name, *t.aliases)],
-    }
-    defs["Input"] = {
-        "title": "Input",
-        "description": "An input of the flow; its `type` selects the properties it takes.",
-        "type": "object",
-        "required": ["type"],
-        "anyOf": [{"required": ["id"]}, {"required": ["name"]}],
-        "oneOf": [_branch(input_type, name_of(input_model(input_type)), "") for input_type in INPUT_TYPES],
-    }
+    defs["Task"] = _union(
+        "Task", "A task; its `type` selects the properties it takes.", ["id", "type"],
+        [(type_name, name_of(t.properties), t.title) for t in task_types for type_name in (t.name, *t.aliases)],
+    )
+    defs["Trigger"] = _union(
+        "Trigger", "A trigger; its `type` selects the properties it takes.", ["id", "type"],
+        [(type_name, name_of(t.properties), t.title) for t in trigger_types for type_name in (t.name, *t.aliases)],
+    )
+    defs["Input"] = _union(
+        "Input", "An input of the flow; its `type` selects the properties it takes.", ["type"],
+        [(input_type, name_of(input_model(input_type)), "") for input_type in INPUT_TYPES],
+    )
+    defs["Input"]["anyOf"] = [{"required": ["id"]}, {"required": ["name"]}]
     _resolve_markers(defs)
 
     root_name = name_of(FlowModel)
     root = defs.pop(root_name)
-    root.update({"$schema": DRAFT, "title": "Harrier flow",
-                 "description": "A flow in Kestra's flow language, as Harrier reads it."})
-    root["$defs"] = defs
-    return root
+    # The identifying keys first, for a person opening the file.
+    head = {"$schema": DRAFT, "title": "Harrier flow",
+            "description": "A flow in Kestra's flow language, as Harrier reads it."}
+    return {**head, **{key: value for key, value in root.items() if key not in head}, "$defs": defs}
 
 
-def _branch(type_name: str, model_def: str, title: str) -> dict[str, Any]:
-    branch: dict[str, Any] = {
-        "title": type_name,
-        "properties": {"type": {"const": type_name}},
-        "required": ["type"],
-        "allOf": [{"$ref": _REF + model_def}],
+def _union(title: str, description: str, required: list[str], types: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """An object discriminated by `type`: (type name, $defs name of its model, its title) each."""
+    names = []
+    for type_name, _, type_title in types:
+        names.append({"const": type_name, "description": type_title} if type_title else {"const": type_name})
+    return {
+        "title": title,
+        "description": description,
+        "type": "object",
+        "required": required,
+        "properties": {"type": {"oneOf": names}},
+        "allOf": [
+            {"if": {"properties": {"type": {"const": type_name}}}, "then": {"$ref": _REF + model_def}}
+            for type_name, model_def, _ in types
+        ],
     }
-    if title:
-        branch["description"] = title
-    return branch
 
 
 def _reachable(defs: dict[str, Any], roots: Iterable[str]) -> set[str]:
@@ -200,3 +199,11 @@ def _point_at(node: dict[str, Any], target: str, *, single: bool) -> None:
     for branch in branches:
         if isinstance(branch, dict) and branch.get("type") == "array":
             branch["items"] = dict(ref)
+
+
+if __name__ == "__main__":  # `python -m orchestrator.flowlang.schema > flow.schema.json`, for editors
+    import json
+    import sys
+
+    json.dump(flow_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

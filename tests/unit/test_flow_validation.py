@@ -4,30 +4,17 @@ types are declared; and the rules one by one, each with its path, reason and lin
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from orchestrator.flowlang import (
-    FlowError, FlowSyntaxError, FlowValidationError, flow_tasks, load_yaml, parse_flow, validate_flow_data,
+    FlowError, FlowSyntaxError, FlowValidationError, load_yaml, parse_flow, validate_flow_data,
 )
-from orchestrator.messages import DEFAULT_WORKER_GROUP
-from scheduler import triggers as trigger_registry
-from workers import registry
-
-# The corpus lives in the shared folder beside the checkout (as for tests/compat).
-CORPUS = Path(
-    os.environ.get("HARRIER_COMPAT_DIR", Path(__file__).resolve().parents[3] / "shared" / "compat" / "kestra")
+from tests.unit.kestra_corpus import (
+    DEPLOY_GROUPS, INVALIDS, MISSING_REASON, PRESENT, VALIDS, declared_valids, flow_files,
 )
-INVALIDS = CORPUS / "flows" / "invalids"
-VALIDS = CORPUS / "flows" / "valids"
 
-if not INVALIDS.is_dir() or not VALIDS.is_dir():
-    pytest.skip(f"the Kestra corpus is not at {CORPUS} (set HARRIER_COMPAT_DIR)", allow_module_level=True)
-
-# What deploy passes when HARRIER_WORKER_GROUPS is not set (orchestrator/repository.py).
-DEPLOY_GROUPS = frozenset({DEFAULT_WORKER_GROUP})
+if not PRESENT:
+    pytest.skip(MISSING_REASON, allow_module_level=True)
 
 # Every invalid flow of the corpus, with what its refusal must say. A new file in invalids/ fails
 # test_every_invalid_flow_has_an_expected_reason until its reason is written here.
@@ -92,10 +79,6 @@ EXPECTED_REFUSALS: dict[str, tuple[str, ...]] = {
 }
 
 
-def flow_files(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir() if path.suffix in (".yaml", ".yml"))
-
-
 def refusal(source: str | bytes, **kwargs) -> FlowValidationError:
     with pytest.raises(FlowValidationError) as caught:
         parse_flow(source, **kwargs)
@@ -136,21 +119,8 @@ def test_invalid_flow_given_as_data_is_refused_the_same_way(name):
 
 # -- the corpus: valid flows ------------------------------------------------------------------------
 
-def _undeclared_types(name: str) -> set[str]:
-    """Task and trigger types of a flow that Harrier does not declare (yet)."""
-    try:
-        data = load_yaml((VALIDS / name).read_bytes()).data
-    except FlowSyntaxError:
-        return set()  # unreadable: it stays in the accepted set, and its test says why
-    missing = {str(task.get("type")) for _, task in flow_tasks(data) if registry.get(str(task.get("type"))) is None}
-    for trigger in data.get("triggers") or ():
-        if isinstance(trigger, dict) and trigger_registry.get(str(trigger.get("type"))) is None:
-            missing.add(str(trigger.get("type")))
-    return missing
-
-
 ALL_VALIDS = flow_files(VALIDS)
-DECLARED_VALIDS = [name for name in ALL_VALIDS if not _undeclared_types(name)]
+DECLARED_VALIDS = list(declared_valids())
 
 
 def test_most_valid_flows_have_their_task_types_declared():
