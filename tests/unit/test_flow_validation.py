@@ -4,6 +4,9 @@ types are declared; and the rules one by one, each with its path, reason and lin
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from orchestrator.flowlang import (
@@ -518,3 +521,11 @@ def test_a_flow_output_id_is_unique():
                          "outputs:\n  - id: o\n    type: STRING\n    value: x\n  - id: o\n    type: STRING\n"
                          "    value: y\n"))
     assert messages(error) == ["outputs[1].id (line 11): duplicate output id 'o': also used by outputs[0]"]
+
+
+def test_the_examples_of_the_user_documentation_hold():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "flow-language.md").read_text(encoding="utf-8")
+    valid, invalid = re.findall(r"```yaml\n(.*?)```", doc, re.S)[:2]
+    parse_flow(valid)
+    for line in messages(refusal(invalid)):
+        assert f"  {line}\n" in doc, line
