@@ -172,7 +172,17 @@ CELERY_TIMEZONE = "UTC"
 # "celery" sends messages through CELERY_BROKER_URL; "local" keeps them in this process
 # (server local, flow run).
 HARRIER_BUS = os.environ.get("HARRIER_BUS", "celery")
-HARRIER_STORAGE = os.environ.get("HARRIER_STORAGE", f"local://{HARRIER_HOME / 'storage'}")
+# --- Internal storage (orchestrator/storage/, docs/storage.md) ---------------------------------
+# "local": a directory; "s3": a bucket of MinIO, S3 or any compatible server. The URL forms
+# `local:///path` and `s3://bucket` are read too.
+HARRIER_STORAGE = os.environ.get("HARRIER_STORAGE", "local")
+HARRIER_STORAGE_PATH = os.environ.get("HARRIER_STORAGE_PATH") or str(HARRIER_HOME / "storage")
+HARRIER_S3_ENDPOINT = os.environ.get("HARRIER_S3_ENDPOINT", "")
+HARRIER_S3_BUCKET = os.environ.get("HARRIER_S3_BUCKET", "")
+HARRIER_S3_ACCESS_KEY = os.environ.get("HARRIER_S3_ACCESS_KEY", "")
+HARRIER_S3_SECRET_KEY = os.environ.get("HARRIER_S3_SECRET_KEY", "")
+HARRIER_S3_REGION = os.environ.get("HARRIER_S3_REGION", "")
+HARRIER_S3_SECURE = env_bool("HARRIER_S3_SECURE", True)
 # Environment variables with this prefix are visible to expressions as `envs.<name>`.
 HARRIER_ENVS_PREFIX = os.environ.get("HARRIER_ENVS_PREFIX", "ENV_")
 # The reconciler re-sends work for executions idle longer than this (seconds).
