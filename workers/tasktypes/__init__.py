@@ -1,3 +1,4 @@
 """The runnable task types, one module each. Importing this package registers them all."""
 
 from workers.tasktypes import debug, execution, flow_sleep, labels, log, output  # noqa: F401
+from workers.tasktypes import scripts_python, scripts_shell  # noqa: F401
