@@ -434,7 +434,8 @@ def test_a_symlinked_directory_leading_out_is_refused(local, outside):
     uri = "kestra:///company/team/secret.txt"
     for operation in (lambda: local.get(uri), lambda: local.exists(uri), lambda: local.size(uri),
                       lambda: local.put(uri, b"pwned"), lambda: local.delete(uri),
-                      lambda: local.list("kestra:///company/team"), lambda: local.delete_prefix("kestra:///company/team")):
+                      lambda: local.list("kestra:///company/team"),
+                      lambda: local.delete_prefix("kestra:///company/team")):
         with pytest.raises(InvalidStorageURI, match="resolves outside the storage directory"):
             operation()
     assert (outside / "secret.txt").read_bytes() == b"outside the storage"
@@ -573,5 +574,20 @@ def test_get_storage_follows_the_settings(settings, tmp_path, s3_endpoint):
         assert isinstance(storage, S3Storage)
         storage.put(out("f"), b"x")
         assert storage.size(out("f")) == 1
+    finally:
+        reset_storage()
+
+
+def test_each_process_makes_its_own_storage(settings, tmp_path, monkeypatch):
+    settings.HARRIER_STORAGE = "local"
+    settings.HARRIER_STORAGE_PATH = str(tmp_path / "configured")
+    reset_storage()
+    try:
+        parent = get_storage()
+        pid = os.getpid()
+        monkeypatch.setattr(os, "getpid", lambda: pid + 1)  # as in a child forked by the prefork pool
+        child = get_storage()
+        assert child is not parent
+        assert get_storage() is child
     finally:
         reset_storage()
