@@ -78,7 +78,11 @@ def check_segment(segment: str, what: object) -> None:
         raise _refuse(what, "a path segment contains an encoded '/' (%2F)")
     if "\\" in segment:
         raise _refuse(what, "backslashes are not allowed")
-    if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+    try:
+        encoded = segment.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a file name that was not UTF-8 on disk
+        raise _refuse(what, "a path segment is not valid UTF-8") from None
+    if len(encoded) > MAX_SEGMENT_BYTES:
         raise _refuse(what, f"a path segment is longer than {MAX_SEGMENT_BYTES} bytes")
     # A segment that still decodes to something else was encoded twice (or more): whoever
     # decodes it once more — a proxy, a script, another tool — would see that other thing.

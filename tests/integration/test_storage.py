@@ -495,6 +495,15 @@ def test_deleting_prunes_empty_directories(local):
     assert sorted(p.name for p in local.root.iterdir()) == [".staging"]
 
 
+def test_files_no_uri_can_name_are_not_listed(local):
+    local.put(out("f"), b"x")
+    directory = local.root / "company" / "team"
+    (directory / "back\\slash").write_bytes(b"y")
+    with open(os.path.join(os.fsencode(directory), b"caf\xe9.txt"), "wb") as latin1:  # not UTF-8
+        latin1.write(b"z")
+    assert [item.uri for item in local.list("kestra:///company")] == [out("f")]
+
+
 def test_a_file_in_the_way_of_a_directory(local):
     local.put("kestra:///company/a", b"x")
     with pytest.raises(StorageError, match="is a file, not a directory"):

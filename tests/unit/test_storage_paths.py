@@ -200,6 +200,11 @@ def test_non_text_is_refused(value):
         parse_uri(value)
 
 
+def test_a_name_that_is_not_utf8_is_refused():
+    with pytest.raises(InvalidStorageURI, match="not valid UTF-8"):
+        StorageURI.from_key("company/caf\udce9.txt")  # how os.listdir shows a Latin-1 name
+
+
 def test_a_checked_location_cannot_be_made_unchecked():
     with pytest.raises(InvalidStorageURI):
         StorageURI(("a", "..", "b"))
