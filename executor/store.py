@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from django.db import connection
 
 from orchestrator.models import Execution, Flow, TaskRun
+from orchestrator.states import TERMINAL
 
 _EXECUTION_COLUMNS = (
     "id", "namespace", "flow_id", "flow_revision", "state", "state_history", "inputs", "outputs", "labels",
@@ -34,6 +35,7 @@ VIEW_COLUMNS = ("id", "task_id", "parent_task_run_id", "state", "seq", "value", 
 _EXECUTION_TABLE = Execution._meta.db_table
 _RUN_TABLE = TaskRun._meta.db_table
 _FLOW_TABLE = Flow._meta.db_table
+_TERMINAL = sorted(state.value for state in TERMINAL)
 
 
 @contextmanager
@@ -87,10 +89,20 @@ def load(execution_id: str, task_run_id: str | None) -> tuple[Execution | None, 
         first.execute(
             f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}", [execution_id]
         )
-        second.execute(
-            f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s ORDER BY seq",
-            [execution_id],
-        )
+        if task_run_id is None:
+            second.execute(
+                f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s ORDER BY seq",
+                [execution_id],
+            )
+        else:
+            # A result for a task run that has already ended (applied with an earlier batch, or a
+            # duplicate) changes nothing: then the execution's task runs are not worth reading.
+            second.execute(
+                f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND EXISTS "
+                f"(SELECT 1 FROM {_RUN_TABLE} WHERE id = %s AND execution_id = %s AND state NOT IN "
+                f"({', '.join(['%s'] * len(_TERMINAL))})) ORDER BY seq",
+                [execution_id, task_run_id, execution_id, *_TERMINAL],
+            )
         if task_run_id is not None:
             third.execute(
                 f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s",

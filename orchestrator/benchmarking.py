@@ -68,6 +68,29 @@ def _sequential(flow_source: str, tasks: int, runs: int) -> list[float]:
     return samples
 
 
+def _foreach(size: int) -> float:
+    """Seconds for one execution of a ForEach over `size` values, all at once."""
+    from orchestrator.models import Execution
+    from orchestrator.repository import create_execution, deploy
+    from orchestrator.states import State
+
+    source = (f"id: foreach-{size}\nnamespace: harrier.benchmark\ntasks:\n  - id: each\n"
+              f"    type: io.kestra.plugin.core.flow.ForEach\n    values: {json.dumps(list(range(size)))}\n"
+              f"    concurrencyLimit: 0\n    tasks:\n      - id: item\n"
+              f"        type: io.kestra.plugin.core.debug.Return\n        format: \"{{{{ taskrun.value }}}}\"\n")
+    flow, _ = deploy(source)
+    execution = create_execution(flow.namespace, flow.flow_id)
+
+    def done():
+        row = Execution.objects.get(id=execution.id)
+        return row if State(row.state).is_terminal else None
+
+    row = _poll(done, 3600, f"execution {execution.id}", interval=0.2)
+    if row.state != "SUCCESS":
+        raise RuntimeError(f"benchmark execution ended {row.state}")
+    return (row.end_date - row.start_date).total_seconds()
+
+
 def _celery_chain(tasks: int, runs: int) -> list[float]:
     import redis
     from celery import chain
@@ -97,4 +120,6 @@ def main() -> None:
                            "samples_ms": samples}
     floor = workloads["celery-chain"]["per_task_ms"]
     ours = workloads["sequential"]["per_task_ms"]
-    print(json.dumps({"workloads": workloads, "ratio": ours / floor, "overhead_ms": ours - floor}))
+    foreach = {str(size): _foreach(size) for size in args.get("foreach") or []}
+    print(json.dumps({"workloads": workloads, "ratio": ours / floor, "overhead_ms": ours - floor,
+                      "foreach": foreach}))

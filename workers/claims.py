@@ -43,6 +43,8 @@ class ClaimStore(Protocol):
 
     def kept_result(self, key: str) -> bytes | None: ...
 
+    def kept_results(self, keys: list[str]) -> list[bytes | None]: ...
+
     # Killed executions: workers stop their running attempts and drop their waiting jobs.
     def mark_killed(self, execution_id: str) -> None: ...
 
@@ -68,6 +70,12 @@ class RedisClaims:
 
     def kept_result(self, key: str) -> bytes | None:
         return self._redis.get(key)
+
+    def kept_results(self, keys: list[str]) -> list[bytes | None]:
+        found: list[bytes | None] = []
+        for start in range(0, len(keys), 1000):  # bounded commands for a very wide step
+            found += self._redis.mget(keys[start:start + 1000])
+        return found
 
     def mark_killed(self, execution_id: str) -> None:
         self._redis.set(kill_key(execution_id), 1, ex=KILL_TTL_SECONDS)
@@ -110,6 +118,10 @@ class MemoryClaims:
     def kept_result(self, key: str) -> bytes | None:
         with self._lock:
             return self._results.get(key)
+
+    def kept_results(self, keys: list[str]) -> list[bytes | None]:
+        with self._lock:
+            return [self._results.get(key) for key in keys]
 
     def mark_killed(self, execution_id: str) -> None:
         with self._lock:

@@ -184,3 +184,33 @@ def test_plugin_defaults_fill_and_force_task_properties(run_flow):
     assert outcome.logs_of("silent") == ["default message of silent"]
     assert outcome.logs_of("spoken") == ["my own message"]
     assert {log.level for log in outcome.logs} == {"ERROR"}
+
+
+WIDE = """
+id: wide
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ range(1, 60) | json }}"
+    concurrencyLimit: 0
+    tasks:
+      - id: item
+        type: io.kestra.plugin.core.debug.Return
+        format: "v{{ taskrun.value }}"
+  - id: count
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.item | length }}"
+"""
+
+
+def test_many_tasks_ending_together_are_each_applied_once(run_flow):
+    # Results finished meanwhile are applied in the same executor step as the one it handles;
+    # their own messages then change nothing.
+    outcome = run_flow(WIDE, timeout=120)
+    assert outcome.state == "SUCCESS"
+    items = [run for run in outcome.runs if run.task_id == "item"]
+    assert len(items) == 60  # Pebble's range includes its end
+    assert all(len(run.attempts) == 1 and run.state == "SUCCESS" for run in items)
+    assert sorted(run.outputs["value"] for run in items) == sorted(f"v{n}" for n in range(1, 61))
+    assert outcome.run("count").outputs == {"value": "60"}

@@ -9,6 +9,9 @@ Workloads:
   from the timestamps the executor records; median over several executions.
 - `celery-chain`: a Celery chain of N no-op tasks over the same broker and the same worker
   pool; per task = (end of the last link − send time) / N; median likewise.
+- `foreach-<N>` (with `--foreach N …`): a ForEach over N values, all at once
+  (`concurrencyLimit: 0`), one `debug.Return` each; the wall time of one execution, so that
+  sizes can be compared (ten times the values should cost about ten times the time).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Command(BaseCommand):
         parser.add_argument("--executions", type=int, default=7, help="runs of each workload (median)")
         parser.add_argument("--warmup", type=int, default=2, help="runs before measuring")
         parser.add_argument("--redis-db", type=int, default=13, help="Redis database the benchmark may flush")
+        parser.add_argument("--foreach", type=int, nargs="*", default=[], metavar="N",
+                            help="also time a ForEach over N values (e.g. --foreach 1000 10000)")
         parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -89,7 +94,8 @@ class Command(BaseCommand):
         script = [sys.executable, str(ROOT / "manage.py"), "shell", "-c",
                   "from orchestrator.benchmarking import main; main()"]
         args = json.dumps({"tasks": options["tasks"], "executions": options["executions"],
-                           "warmup": options["warmup"], "flow": _flow(options["tasks"])})
+                           "warmup": options["warmup"], "flow": _flow(options["tasks"]),
+                           "foreach": options["foreach"]})
         completed = subprocess.run(script, env={**env, "HARRIER_BENCHMARK_ARGS": args}, capture_output=True,
                                    text=True, cwd=ROOT, timeout=1800)
         if completed.returncode != 0:
@@ -101,6 +107,8 @@ class Command(BaseCommand):
         for name, workload in figures["workloads"].items():
             write(f"{name:<14} {workload['per_task_ms']:8.2f} ms/task  (median of {workload['runs']}, "
                   f"{workload['tasks']} tasks; runs: {', '.join(f'{v:.2f}' for v in workload['samples_ms'])})")
+        for size, seconds in figures.get("foreach", {}).items():
+            write(f"foreach-{size:<8} {seconds:8.2f} s for {size} values ({seconds * 1000 / int(size):.2f} ms/value)")
         write(f"ratio sequential / celery-chain: {figures['ratio']:.2f}")
         write(f"orchestration overhead per task beyond raw Celery: {figures['overhead_ms']:.2f} ms")
 
