@@ -91,7 +91,10 @@ def run_process(
                 _terminate(process.pid, kill_grace)
                 break
             if tick is not None and time.monotonic() >= next_tick:
-                tick()
+                try:
+                    tick()
+                except Exception:  # shipping logs failed (the broker restarts?): the process goes on
+                    logger.exception("process %s: the periodic tick failed", process.pid)
                 next_tick = time.monotonic() + TICK_INTERVAL
     finally:
         # The leader is a zombie (or gone) here and not yet reaped, so its group id cannot have

@@ -316,3 +316,16 @@ def test_collected_files_skip_the_hidden_script_and_take_the_output_directory(tm
         (root / path).write_text(path)
     found = collect_output_files(space, ["**/*"], frozenset({"script_x.py"}))
     assert sorted(found) == ["a.txt", "c.txt", "sub/b.txt"]
+
+
+def test_a_failing_tick_does_not_stop_the_process(tmp_path):
+    go = tmp_path / "go"
+    ticks = []
+
+    def tick():
+        ticks.append(1)
+        go.write_text("")
+        raise ConnectionError("broker down")
+
+    result, lines = _run(f"while [ ! -f {go} ]; do sleep 0.02; done; echo survived", tick=tick)
+    assert ticks and result.exit_code == 0 and ("survived", False) in lines
