@@ -596,6 +596,9 @@ class Step:
         """The execution has just ended: tell the execution waiting on it as a subflow, and start
         the executions its flow queued for a free slot."""
         execution = self.execution
+        if execution.state == State.KILLED.value:  # workers stop what they still run of it
+            execution_id = execution.id
+            transaction.on_commit(lambda: get_claims().mark_killed(execution_id))
         if execution.parent_id:
             parent_id = execution.parent_id
             transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,

@@ -214,3 +214,46 @@ def test_many_tasks_ending_together_are_each_applied_once(run_flow):
     assert all(len(run.attempts) == 1 and run.state == "SUCCESS" for run in items)
     assert sorted(run.outputs["value"] for run in items) == sorted(f"v{n}" for n in range(1, 61))
     assert outcome.run("count").outputs == {"value": "60"}
+
+
+EXIT_AND_ASSERT = """
+id: exits
+namespace: tests
+inputs:
+  - id: mode
+    type: STRING
+tasks:
+  - id: check
+    type: io.kestra.plugin.core.execution.Assert
+    conditions:
+      - "{{ inputs.mode != 'bad' }}"
+      - "{{ 1 + 1 == 2 }}"
+    errorMessage: "mode must not be bad"
+  - id: parallel
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: slow
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT30S
+      - id: stop
+        type: io.kestra.plugin.core.execution.Exit
+        state: "{{ inputs.mode }}"
+  - id: never
+    type: io.kestra.plugin.core.log.Log
+    message: never
+"""
+
+
+def test_exit_ends_the_execution_in_the_state_given(run_flow):
+    warned = run_flow(EXIT_AND_ASSERT, inputs={"mode": "WARNING"})
+    assert warned.state == "WARNING"
+    assert warned.run("stop").state == "SUCCESS" and "never" not in [run.task_id for run in warned.runs]
+    killed = run_flow(EXIT_AND_ASSERT, inputs={"mode": "KILLED"})
+    assert killed.state == "KILLED" and killed.run("slow").state == "KILLED"
+
+
+def test_a_false_assertion_fails_the_task_naming_it(run_flow):
+    outcome = run_flow(EXIT_AND_ASSERT, inputs={"mode": "bad"}, expect_logs=2)
+    assert outcome.state == "FAILED"
+    assert "1 of 2 assertion(s) failed: mode must not be bad" in outcome.run("check").attempts[0]["error"]
+    assert any("inputs.mode != 'bad'" in line for line in outcome.logs_of("check"))

@@ -26,3 +26,27 @@ def run(props: FailProperties, ctx: RunContext) -> None:
 
 register(TaskType(name=NAME, properties=FailProperties, kind="runnable", run=run, aliases=core_aliases(NAME),
                   title="Fail the execution"))
+
+
+ASSERT = "io.kestra.plugin.core.execution.Assert"
+
+
+class AssertProperties(TaskBase):
+    conditions: list[str | bool | int | float | None] = Field(
+        min_length=1, description="Expressions that must all be true (Kestra truthiness: 0, -0 and '' are false)."
+    )
+    errorMessage: str | None = Field(None, description="Added to the failure's message.")
+
+
+def run_assert(props: AssertProperties, ctx: RunContext) -> None:
+    failed = [index for index, value in enumerate(props.conditions) if not is_truthy(value)]
+    for index in failed:
+        ctx.log("ERROR", f"Assertion `{ctx.job['task']['conditions'][index]}` failed")
+    if failed:
+        message = f"{len(failed)} of {len(props.conditions)} assertion(s) failed"
+        raise TaskFailure(f"{message}: {props.errorMessage}" if props.errorMessage else message)
+    return None
+
+
+register(TaskType(name=ASSERT, properties=AssertProperties, kind="runnable", run=run_assert,
+                  aliases=core_aliases(ASSERT), title="Assert conditions on the execution's data"))
