@@ -25,11 +25,13 @@ from executor.core.actions import DeleteTaskRun, ScheduleDelay, StartSubflow
 from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
 )
-from executor.core.control import change_state, kill, replay_runs, restart, resume
+from executor.core.control import change_state, end_now, kill, replay_runs, restart, resume
 from executor.core.decide import ContextRenderer, apply_to_view
 from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.core.outputs import FlowOutputError, render_flow_outputs
 from executor.core.retry import task_policy
+from orchestrator.flowlang.types import parse_duration
+from orchestrator.templating import TemplateError, is_truthy, render_value
 from orchestrator import bus, messages
 from orchestrator.models import Delay, Execution, LogEntry, TaskRun, new_id
 from orchestrator.repository import FlowNotFound, flow_graph, iso, merge_labels, now
@@ -40,6 +42,8 @@ from workers.environment import ambient
 logger = logging.getLogger("harrier.executor")
 
 SUBFLOW_TYPES = (SUBFLOW, OLD_FLOW)
+SLA_DELAY = "sla:"  # the kind of a MAX_DURATION SLA's delay: "sla:<id>"
+_SEVERITY_ORDER = [State.SUCCESS, State.WARNING, State.CANCELLED, State.FAILED, State.KILLED]
 
 # The states of an execution that hold one of its flow's concurrency slots.
 OCCUPYING = [State.RUNNING.value, State.PAUSED.value, State.KILLING.value]
@@ -275,8 +279,11 @@ class Step:
         except FlowNotFound as error:
             self._end_without_flow(str(error))
             return []
+        starting = execution.state in (State.CREATED.value, State.QUEUED.value)
         if not self._admit(graph):
             return []
+        if starting and graph.data.get("sla"):
+            self._schedule_sla(graph)
         views = {row[0]: _row_view(row) for row in rows}
         if result is not None:
             run = self._apply_result(graph, result, result_run)
@@ -288,6 +295,8 @@ class Step:
         dispatches: list[Dispatch] = []
         fired_kinds: dict[str, str] = {}
         for delay in fired:
+            if delay.kind.startswith(SLA_DELAY) and delay.task_run_id is None:
+                return self.act(rows, lambda graph_, view_: self._sla_violated(graph_, view_, delay.kind))
             if delay.kind != Delay.RETRY:
                 if delay.task_run_id:
                     fired_kinds[delay.task_run_id] = delay.kind
@@ -377,6 +386,8 @@ class Step:
             self._save_runs()
             if final_state in (State.SUCCESS, State.WARNING) and graph.data.get("outputs"):
                 final_state = self._render_flow_outputs(graph, view, logs, final_state)
+            if final_state is not None and graph.data.get("sla"):
+                final_state = self._check_assertions(graph, view, final_state)
             if final_state is not None:
                 _set_execution_state(execution, final_state, self.stamp)
                 self._ended(graph)
@@ -592,10 +603,72 @@ class Step:
         transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
                                                   messages.evaluate(execution_id)))
 
+    # --- SLA ---------------------------------------------------------------------------------
+
+    def _schedule_sla(self, graph: FlowGraph) -> None:
+        """A MAX_DURATION SLA is a delay from the execution's start: fired while it still runs,
+        the SLA is violated."""
+        for sla in graph.data.get("sla") or ():
+            duration = parse_duration(sla.get("duration")) if sla.get("type") == "MAX_DURATION" else None
+            kind = f"{SLA_DELAY}{sla['id']}"
+            if duration is not None and not Delay.objects.filter(execution_id=self.execution.id, kind=kind).exists():
+                self.delays.append(Delay(execution_id=self.execution.id, task_run_id=None,
+                                         kind=kind, fire_at=self.execution.start_date + duration))
+
+    def _sla_violated(self, graph: FlowGraph, view: ExecutionView, kind: str) -> list:
+        sla = next((item for item in graph.data.get("sla") or () if f"{SLA_DELAY}{item.get('id')}" == kind), None)
+        if sla is None or view.state.is_terminal:
+            return []
+        state = self._violation(sla, f"the execution ran longer than {sla.get('duration')}")
+        if state is None:
+            return []
+        execution_id = self.execution.id  # workers stop the attempts it still runs
+        transaction.on_commit(lambda: get_claims().mark_killed(execution_id))
+        return end_now(view, state)
+
+    def _check_assertions(self, graph: FlowGraph, view: ExecutionView, state: State) -> State:
+        """EXECUTION_ASSERTION SLAs, checked when the execution ends; a false (or unrenderable)
+        assertion is a violation."""
+        context = None
+        for sla in graph.data.get("sla") or ():
+            if sla.get("type") != "EXECUTION_ASSERTION":
+                continue
+            if context is None:
+                outputs = outputs_of(store.outputs_rows(self.execution.id, None), self._runs(view))
+                context = {**execution_context(graph, view, outputs), **ambient()}
+                context["execution"] = {**context["execution"], "state": state.value}
+            try:
+                holds = is_truthy(render_value(sla.get("assert"), context))
+                reason = f"the assertion `{sla.get('assert')}` is false"
+            except TemplateError as error:
+                holds, reason = False, f"the assertion could not be rendered: {error}"
+            if not holds:
+                violated = self._violation(sla, reason)
+                if violated is not None and _SEVERITY_ORDER.index(violated) > _SEVERITY_ORDER.index(state):
+                    state = violated
+        return state
+
+    def _violation(self, sla: Mapping[str, Any], reason: str) -> State | None:
+        """Record an SLA violation (a log line, its labels); the state its behavior ends the
+        execution in, or None (NONE: only the labels)."""
+        execution = self.execution
+        behavior = str(sla.get("behavior") or "NONE").upper()
+        self.logs.append(LogEntry(
+            execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id, level="WARN",
+            message=f"SLA {sla.get('id')} violated: {reason} (behavior {behavior})", timestamp=self.moment,
+        ))
+        from orchestrator.repository import labels_list
+
+        if sla.get("labels"):
+            execution.labels = merge_labels(execution.labels or [], labels_list(sla["labels"]))
+        return {"FAIL": State.FAILED, "CANCEL": State.CANCELLED}.get(behavior)
+
     def _ended(self, graph: FlowGraph) -> None:
         """The execution has just ended: tell the execution waiting on it as a subflow, and start
         the executions its flow queued for a free slot."""
         execution = self.execution
+        if graph.data.get("sla"):  # a MAX_DURATION still pending has nothing left to watch
+            Delay.objects.filter(execution_id=execution.id).delete()
         if execution.state == State.KILLED.value:  # workers stop what they still run of it
             execution_id = execution.id
             transaction.on_commit(lambda: get_claims().mark_killed(execution_id))

@@ -35,6 +35,16 @@ def kill(view: ExecutionView) -> list[Action]:
     return actions
 
 
+def end_now(view: ExecutionView, state: State) -> list[Action]:
+    """End a running execution at once in `state` (an SLA's FAIL or CANCEL): every task run
+    still active is KILLED, as a kill would."""
+    if view.state.is_terminal:
+        return []
+    actions: list[Action] = [SetTaskRunState(run.id, State.KILLED) for run in view.task_runs if run.state in ACTIVE]
+    actions.append(SetExecutionState(state))
+    return actions
+
+
 def resume(view: ExecutionView, on_resume: Mapping[str, Any] | None = None) -> list[Action]:
     """Resume a PAUSED execution: its paused task runs go on, with the inputs given on resume
     as their output `onResume`. Raises ValueError when the execution is not paused."""
