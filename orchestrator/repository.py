@@ -15,7 +15,7 @@ from orchestrator import bus, encryption, messages
 from orchestrator.flowlang import FlowDefinition, parse_flow
 from orchestrator.flowlang.defaults import with_plugin_defaults
 from orchestrator.inputs import InvalidInputs, resolve_inputs  # noqa: F401 (InvalidInputs: callers catch it here)
-from orchestrator.models import Execution, Flow, FlowRevision, new_id
+from orchestrator.models import Execution, Flow, FlowRevision, LogEntry, new_id
 from orchestrator.states import State
 from workers.environment import ambient
 
@@ -29,6 +29,10 @@ class FlowNotFound(LookupError):
 
 class FlowDisabled(ValueError):
     """A disabled flow starts no execution (its triggers do not fire either)."""
+
+
+class ExecutionBlocked(ValueError):
+    """A `checks` condition of the flow is false and its behavior blocks the execution."""
 
 
 def now() -> datetime:
@@ -133,6 +137,10 @@ def create_execution(
         context={"flow": {"id": flow_id, "namespace": namespace, "revision": revision},
                  "execution": {"id": execution_id, "startDate": iso(moment)}, **ambient()},
     )
+    failed_check = _run_checks(graph.data.get("checks"), {
+        "flow": {"id": flow_id, "namespace": namespace, "revision": revision},
+        "execution": {"id": execution_id, "startDate": iso(moment)}, "inputs": typed_inputs, **ambient(),
+    })
     given = labels_list(labels)
     if not any(label["key"] == CORRELATION_LABEL for label in given):
         # The first execution of a chain (subflows, flow triggers) names the whole chain.
@@ -152,7 +160,38 @@ def create_execution(
             start_date=moment,
             updated=moment,
         )
+        if failed_check is not None:  # FAIL_EXECUTION: stored, and ended at once with the reason
+            execution.state = State.FAILED.value
+            execution.state_history.append({"state": State.FAILED.value, "date": iso(moment)})
+            execution.end_date = moment
+            execution.save(update_fields=["state", "state_history", "end_date"])
+            LogEntry.objects.create(execution_id=execution_id, namespace=namespace, flow_id=flow_id, level="ERROR",
+                                    message=f"Check failed: {failed_check}", timestamp=moment)
+            return execution
         transaction.on_commit(
             lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, messages.evaluate(execution_id))
         )
     return execution
+
+
+def _run_checks(checks: Any, context: Mapping[str, Any]) -> str | None:
+    """The flow's `checks`, before an execution is stored: a false condition with behavior
+    BLOCK_EXECUTION (the default) raises ExecutionBlocked with its message; with FAIL_EXECUTION
+    its message is returned (the execution is stored FAILED); CREATE_EXECUTION only informs."""
+    from orchestrator.templating import TemplateError, is_truthy, render_value
+
+    for check in checks or ():
+        condition = check.get("condition", check.get("when"))
+        try:
+            holds = is_truthy(render_value(condition, dict(context)))
+            message = str(check.get("message"))
+        except TemplateError as error:
+            holds, message = False, f"{check.get('message')} (the condition could not be rendered: {error})"
+        if holds:
+            continue
+        behavior = str(check.get("behavior") or "BLOCK_EXECUTION").upper()
+        if behavior == "BLOCK_EXECUTION":
+            raise ExecutionBlocked(message)
+        if behavior == "FAIL_EXECUTION":
+            return message
+    return None

@@ -158,3 +158,33 @@ def test_after_execution_tasks_run_once_the_flow_has_ended(tmp_path):
     assert document["state"]["current"] == "FAILED"
     assert [run["taskId"] for run in document["taskRunList"]] == ["boom", "notify"]
     assert [log["message"] for log in document["logs"] if log["taskId"] == "notify"] == ["after after"]
+
+
+CHECKED = """
+id: checked
+namespace: tests
+inputs:
+  - id: size
+    type: INT
+checks:
+  - condition: "{{ inputs.size > 0 }}"
+    message: size must be positive
+  - condition: "{{ inputs.size < 100 }}"
+    message: size too large for today
+    behavior: FAIL_EXECUTION
+tasks:
+  - id: report
+    type: io.kestra.plugin.core.log.Log
+    message: "size {{ inputs.size }}"
+"""
+
+
+def test_flow_checks_block_or_fail_an_execution_before_it_runs(tmp_path):
+    blocked = flow_run(tmp_path, CHECKED, "--input", "size=0")
+    assert blocked.returncode == 1 and "size must be positive" in blocked.stderr
+    failed = flow_run(tmp_path, CHECKED, "--input", "size=500", "--json")
+    document = json.loads(failed.stdout)
+    assert document["state"]["current"] == "FAILED" and document["taskRunList"] == []
+    assert [log["message"] for log in document["logs"]] == ["Check failed: size too large for today"]
+    fine = flow_run(tmp_path, CHECKED, "--input", "size=5", "--json")
+    assert json.loads(fine.stdout)["state"]["current"] == "SUCCESS"

@@ -125,7 +125,9 @@ class Command(BaseCommand):
         from orchestrator.local import LocalRuntime
         from orchestrator.models import LogEntry
         from orchestrator.inputs import unknown_inputs
-        from orchestrator.repository import FlowDisabled, InvalidInputs, create_execution, deploy, flow_graph
+        from orchestrator.repository import (
+            ExecutionBlocked, FlowDisabled, InvalidInputs, create_execution, deploy, flow_graph,
+        )
 
         runtime = LocalRuntime()
         try:
@@ -139,7 +141,7 @@ class Command(BaseCommand):
             execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs)
         except InvalidInputs as error:
             raise CommandError(f"{path}: invalid inputs, no execution created\n{_indent(str(error))}")
-        except FlowDisabled as error:
+        except (FlowDisabled, ExecutionBlocked) as error:
             raise CommandError(f"{path}: {error}")
         try:
             execution = runtime.wait_for(execution.id, timeout)
