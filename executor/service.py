@@ -9,6 +9,7 @@ new job's expressions name.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
@@ -29,7 +30,7 @@ from executor.core.control import change_state, end_now, kill, replay_runs, rest
 from executor.core.decide import ContextRenderer, apply_to_view
 from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.core.outputs import FlowOutputError, render_flow_outputs
-from executor.core.retry import task_policy
+from executor.core.retry import CREATE_NEW_EXECUTION, RetryPolicy, task_policy
 from orchestrator.flowlang.types import parse_duration
 from orchestrator.templating import TemplateError, is_truthy, render_value
 from orchestrator import bus, messages
@@ -42,6 +43,7 @@ from workers.environment import ambient
 logger = logging.getLogger("harrier.executor")
 
 SUBFLOW_TYPES = (SUBFLOW, OLD_FLOW)
+NEW_EXECUTION_DELAY = "new-execution"  # a flow retry's next attempt, on the execution it replaces
 SLA_DELAY = "sla:"  # the kind of a MAX_DURATION SLA's delay: "sla:<id>"
 _SEVERITY_ORDER = [State.SUCCESS, State.WARNING, State.CANCELLED, State.FAILED, State.KILLED]
 
@@ -229,6 +231,9 @@ def fire_delay(delay_id: int, execution_id: str) -> int:
         if delay is None:
             return 0
         Delay.objects.filter(id=delay_id).delete()
+        if execution is not None and delay.kind == NEW_EXECUTION_DELAY:
+            _start_retry(execution)
+            return 1
         if execution is None or State(execution.state).is_terminal:
             return 0
         step = Step(execution)
@@ -236,6 +241,25 @@ def fire_delay(delay_id: int, execution_id: str) -> int:
         if jobs:
             transaction.on_commit(lambda: _send(jobs))
     return 1
+
+
+def _start_retry(execution: Execution) -> Execution:
+    """The next attempt of a flow that retries by creating a new execution: same revision,
+    inputs, labels and trigger; `originalId` and the attempt number chain the attempts."""
+    metadata = execution.metadata or {}
+    moment = now()
+    retry = Execution.objects.create(
+        id=new_id(), namespace=execution.namespace, flow_id=execution.flow_id, flow_revision=execution.flow_revision,
+        state=State.CREATED.value, state_history=[{"state": State.CREATED.value, "date": iso(moment)}],
+        inputs=execution.inputs, labels=execution.labels, trigger=execution.trigger, parent_id=execution.parent_id,
+        original_id=execution.original_id or execution.id, start_date=moment, updated=moment,
+        metadata={"attemptNumber": int(metadata.get("attemptNumber", 1)) + 1,
+                  "originalCreatedDate": metadata.get("originalCreatedDate") or iso(execution.start_date)},
+    )
+    retry_id = retry.id
+    transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                              messages.evaluate(retry_id)))
+    return retry
 
 
 def _send(jobs: list[messages.WorkerJob]) -> None:
@@ -388,6 +412,8 @@ class Step:
                 final_state = self._render_flow_outputs(graph, view, logs, final_state)
             if final_state is not None and graph.data.get("sla"):
                 final_state = self._check_assertions(graph, view, final_state)
+            if final_state is State.FAILED and graph.data.get("retry"):
+                final_state = self._retry_execution(graph, final_state)
             if final_state is not None:
                 _set_execution_state(execution, final_state, self.stamp)
                 self._ended(graph)
@@ -603,6 +629,32 @@ class Step:
         transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
                                                   messages.evaluate(execution_id)))
 
+    def _retry_execution(self, graph: FlowGraph, state: State) -> State:
+        """A flow `retry` with behavior CREATE_NEW_EXECUTION: a failed execution the policy lets
+        run again ends RETRIED, and a new execution of the same inputs is created when the
+        policy's interval has passed (a delay on this one)."""
+        retry = graph.data["retry"]
+        if not isinstance(retry, Mapping) or retry.get("behavior") != CREATE_NEW_EXECUTION:
+            return state
+        policy = RetryPolicy.of(retry)
+        if policy is None:
+            return state
+        execution = self.execution
+        metadata = execution.metadata or {}
+        attempt = int(metadata.get("attemptNumber", 1))
+        first = _parse_date(metadata["originalCreatedDate"]) if metadata.get("originalCreatedDate") \
+            else execution.start_date
+        at = policy.next_attempt_at(attempt, first, self.moment, random.random)
+        if at is None:
+            return state
+        self.delays.append(Delay(execution_id=execution.id, task_run_id=None, kind=NEW_EXECUTION_DELAY, fire_at=at))
+        self.logs.append(LogEntry(
+            execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id, level="INFO",
+            message=f"Attempt {attempt} of the flow failed; attempt {attempt + 1} starts as a new execution at "
+                    f"{iso(at)}", timestamp=self.moment,
+        ))
+        return State.RETRIED
+
     # --- SLA ---------------------------------------------------------------------------------
 
     def _schedule_sla(self, graph: FlowGraph) -> None:
@@ -789,6 +841,13 @@ class _Details:
         child = Execution.objects.filter(id=execution_id).first()
         if child is None:
             return None
+        while child.state == State.RETRIED.value:
+            # A flow retry replaced it: the latest attempt tells, and none yet means one is coming.
+            latest = Execution.objects.filter(original_id=child.original_id or child.id).exclude(id=child.id) \
+                .order_by("-start_date").first()
+            if latest is None or latest.start_date < child.start_date:
+                return {"state": State.RUNNING.value, "outputs": {}, "context": {}}
+            child = latest
         context = {
             "flow": {"id": child.flow_id, "namespace": child.namespace, "revision": child.flow_revision},
             "execution": {"id": child.id, "startDate": iso(child.start_date)},

@@ -20,9 +20,9 @@ from orchestrator.states import TERMINAL
 
 _EXECUTION_COLUMNS = (
     "id", "namespace", "flow_id", "flow_revision", "state", "state_history", "inputs", "outputs", "labels",
-    "variables", "trigger", "parent_id", "original_id", "start_date", "end_date", "updated",
+    "variables", "trigger", "parent_id", "original_id", "metadata", "start_date", "end_date", "updated",
 )
-_EXECUTION_JSON = {"state_history", "inputs", "outputs", "labels", "variables", "trigger"}
+_EXECUTION_JSON = {"state_history", "inputs", "outputs", "labels", "variables", "trigger", "metadata"}
 
 _RUN_COLUMNS = (
     "id", "execution_id", "task_id", "parent_task_run_id", "value", "iteration", "state", "state_history",

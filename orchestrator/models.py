@@ -73,6 +73,9 @@ class Execution(models.Model):
     trigger = models.JSONField(null=True, blank=True)
     parent_id = models.CharField(max_length=32, null=True, blank=True)
     original_id = models.CharField(max_length=32, null=True, blank=True)
+    # Kestra's execution metadata: {"attemptNumber": n, "originalCreatedDate": …} when a flow's
+    # retry (CREATE_NEW_EXECUTION) made this execution.
+    metadata = models.JSONField(null=True, blank=True)
     start_date = models.DateTimeField()
     end_date = models.DateTimeField(null=True, blank=True)
     # When the executor last changed this execution; the reconciler looks for stale ones.

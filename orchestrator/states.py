@@ -64,7 +64,7 @@ ALLOWED_TRANSITIONS: dict[State, frozenset[State]] = {
     State.QUEUED: frozenset({State.RUNNING, State.KILLING, State.KILLED, State.CANCELLED, State.FAILED}),
     State.RUNNING: frozenset(
         {State.SUCCESS, State.WARNING, State.FAILED, State.KILLING, State.KILLED, State.PAUSED, State.RETRYING,
-         State.CANCELLED}
+         State.CANCELLED, State.RETRIED}  # RETRIED: a flow retry made a new execution in its place
     ),
     State.PAUSED: frozenset(
         {State.RUNNING, State.KILLING, State.KILLED, State.FAILED, State.SUCCESS, State.WARNING, State.CANCELLED}
