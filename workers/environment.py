@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from orchestrator import encryption
-from orchestrator.templating import TemplateError, TemplateHooks
+from orchestrator.templating import TemplateError, TemplateHooks, current_context
 
 SECRET_PREFIX = "SECRET_"
 MASK = "********"
@@ -75,6 +75,21 @@ class SecretHooks(TemplateHooks):
         value = read_secret(name)
         self.revealed |= _variants(value)
         return value
+
+    def kv(self, key: str, namespace: str | None = None, error_on_missing: bool = True) -> Any:
+        """`kv(key, namespace, errorOnMissing)`, from the KV store in the internal storage. The flow's
+        namespace is the rendering context's, as Kestra's function takes it."""
+        from orchestrator import kv
+
+        flow = current_context().get("flow") or {}
+        try:
+            return kv.find(key, flow.get("namespace"), namespace).value
+        except kv.KVNotFound as error:
+            if error_on_missing:
+                raise TemplateError(str(error)) from None
+            return None
+        except kv.KVError as error:
+            raise TemplateError(str(error)) from None
 
     def reveal(self, value: Any) -> Any:
         """`value` with its encrypted parts (SECRET inputs) decrypted, each remembered like a

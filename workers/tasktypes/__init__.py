@@ -2,3 +2,4 @@
 
 from workers.tasktypes import debug, execution, flow_sleep, labels, log, output  # noqa: F401
 from workers.tasktypes import scripts_python, scripts_shell  # noqa: F401
+from workers.tasktypes import kv  # noqa: F401
