@@ -22,7 +22,7 @@ from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
 )
-from executor.core.actions import DeleteTaskRun, ScheduleDelay, StartSubflow
+from executor.core.actions import DeleteTaskRun, ResumeExecution, ScheduleDelay, StartSubflow
 from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
 )
@@ -395,6 +395,8 @@ class Step:
                 self._start_subflow(graph, action)
             elif isinstance(action, DeleteTaskRun):
                 self.deleted.add(action.task_run_id)
+            elif isinstance(action, ResumeExecution):
+                self._resume_other(action)
             elif isinstance(action, ScheduleDelay):
                 if not Delay.objects.filter(execution_id=execution.id, task_run_id=action.task_run_id,
                                             kind=action.kind).exists():
@@ -714,6 +716,24 @@ class Step:
         if sla.get("labels"):
             execution.labels = merge_labels(execution.labels or [], labels_list(sla["labels"]))
         return {"FAIL": State.FAILED, "CANCEL": State.CANCELLED}.get(behavior)
+
+    def _resume_other(self, action: ResumeExecution) -> None:
+        """The Resume task on another execution: resumed in this transaction (its own lock), the
+        task run records it; when it cannot be, the task run fails with the reason."""
+        from orchestrator.inputs import InvalidInputs
+
+        run = self._load(action.task_run_id)
+        try:
+            resume_execution(action.execution_id, dict(action.inputs))
+        except (LookupError, NotPaused, InvalidInputs) as error:
+            self._log(run, "ERROR", f"Unable to resume execution {action.execution_id}: {error}")
+            _set_run_state(run, State.FAILED, self.stamp)
+        else:
+            run.outputs = {"resumed": action.execution_id}
+        self.changed.add(run.id)
+        execution_id = self.execution.id
+        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                  messages.evaluate(execution_id)))
 
     def _ended(self, graph: FlowGraph) -> None:
         """The execution has just ended: tell the execution waiting on it as a subflow, and start

@@ -81,5 +81,15 @@ class DeleteTaskRun:
     task_run_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class ResumeExecution:
+    """Resume another, paused, execution (the Resume task); the shell fails `task_run_id` with
+    the reason when it cannot."""
+
+    task_run_id: str
+    execution_id: str
+    inputs: Mapping[str, Any]
+
+
 Action = (CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay | StartSubflow
-          | DeleteTaskRun)
+          | DeleteTaskRun | ResumeExecution)

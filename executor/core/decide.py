@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from executor.core.actions import (
-    Action, CreateTaskRun, DeleteTaskRun, Dispatch, Log, ScheduleDelay, SetExecutionState, SetTaskRunState,
-    StartSubflow,
+    Action, CreateTaskRun, DeleteTaskRun, Dispatch, Log, ResumeExecution, ScheduleDelay, SetExecutionState,
+    SetTaskRunState, StartSubflow,
 )
 from executor.core.retry import RetryPolicy
 from executor.core.context import lineage, with_parents
@@ -285,6 +285,8 @@ def apply_to_view(view: ExecutionView, actions: Iterable[Action]) -> ExecutionVi
             runs.pop(action.task_run_id, None)
         elif isinstance(action, StartSubflow):  # asked once per step: the shell does the rest
             scheduled = scheduled | {(action.task_run_id, "start")}
+        elif isinstance(action, ResumeExecution):
+            scheduled = scheduled | {(action.task_run_id, "resume")}
     return replace(view, state=state, task_runs=tuple(runs.values()), scheduled=scheduled)
 
 

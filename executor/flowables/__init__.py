@@ -3,5 +3,5 @@ by the executor. Importing this package registers them all."""
 
 from executor.flowables import (  # noqa: F401
     allow_failure, dag, each_parallel, each_sequential, exit, for_each_item, foreach, if_task, loop_until,
-    parallel, pause, sequential, subflow, switch, wait_for, working_directory,
+    parallel, pause, resume, sequential, subflow, switch, wait_for, working_directory,
 )

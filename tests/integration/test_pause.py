@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from executor.service import NotPaused, resume_execution
-from orchestrator.models import Delay, Execution, LogEntry
+from orchestrator.models import Delay, Execution, LogEntry, TaskRun
 from orchestrator.repository import create_execution, deploy
 from tests.harness import finished, wait_for, with_namespace
 
@@ -73,3 +73,50 @@ tasks:
     wait_for(lambda: finished(execution.id, expect_logs=1), 30, "the execution to end")
     messages = list(LogEntry.objects.filter(execution_id=execution.id, task_id="after").values_list("message", flat=True))
     assert messages == ["true 12"]
+
+
+def test_the_resume_task_resumes_its_own_execution_or_another(cluster, namespace):
+    waiting = """
+id: waiting
+namespace: tests
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "resumed by {{ outputs.wait.onResume.by }}"
+"""
+    flow, _ = deploy(with_namespace(waiting, namespace))
+    paused = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: Execution.objects.get(id=paused.id).state == "PAUSED", 30, "the execution to pause")
+    resumer = f"""
+id: resumer
+namespace: tests
+tasks:
+  - id: both
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: own-pause
+        type: io.kestra.plugin.core.flow.Pause
+      - id: resume-self
+        type: io.kestra.plugin.core.execution.Resume
+  - id: resume-other
+    type: io.kestra.plugin.core.execution.Resume
+    executionId: {paused.id}
+    inputs:
+      by: resumer
+  - id: resume-missing
+    type: io.kestra.plugin.core.execution.Resume
+    executionId: nope
+"""
+    flow, _ = deploy(with_namespace(resumer, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    done = wait_for(lambda: finished(execution.id, expect_logs=1), 30, "the resumer to end")
+    assert done.state == "FAILED"  # resume-missing
+    states = dict(TaskRun.objects.filter(execution=done).values_list("task_id", "state"))
+    assert states["own-pause"] == "SUCCESS" and states["resume-other"] == "SUCCESS"
+    assert states["resume-missing"] == "FAILED"
+    assert LogEntry.objects.filter(execution_id=execution.id, message__contains="execution nope does not exist").exists()
+    wait_for(lambda: finished(paused.id, expect_logs=1), 30, "the other execution to end")
+    assert list(LogEntry.objects.filter(execution_id=paused.id).values_list("message", flat=True)) == [
+        "resumed by resumer"]
