@@ -108,7 +108,7 @@ def publish(queue_name: str, task_name: str, payload: Any) -> None:
 def local_bus(worker_threads: int = 4) -> LocalBus:
     """A LocalBus wired to Harrier's consumers."""
     from executor.service import handle_message
-    from orchestrator.indexer import ingest_logs
+    from orchestrator.indexer import ingest_logs, mark_running
     from workers.runtime import handle_job
 
     return LocalBus(
@@ -116,6 +116,7 @@ def local_bus(worker_threads: int = 4) -> LocalBus:
             "harrier.executor.process": handle_message,
             "harrier.worker.run": handle_job,
             "harrier.indexer.ingest": ingest_logs,
+            "harrier.indexer.running": mark_running,
         },
         threads={"executor": 1, "indexer": 1},
         default_threads=worker_threads,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from orchestrator import messages
@@ -23,6 +24,33 @@ def ingest_logs(batch: list[messages.LogRecord]) -> int:
     ]
     LogEntry.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return len(rows)
+
+
+def mark_running(notice: messages.RunningNotice) -> bool:
+    """Show a task run RUNNING while its worker runs it. One guarded UPDATE, so it never races
+    the executor: only a task run still CREATED for that very attempt changes; a late notice
+    (the result was applied first) changes nothing."""
+    from django.db import connection
+
+    from orchestrator.models import TaskRun
+    from orchestrator.states import State
+
+    entry = json.dumps([{"state": State.RUNNING.value, "date": notice["startDate"]}])
+    append = ("state_history || %s::jsonb" if connection.vendor == "postgresql"
+              else "json_insert(state_history, '$[#]', json_extract(%s, '$[0]'))")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TaskRun._meta.db_table} SET state = %s, state_history = {append} "
+            "WHERE id = %s AND execution_id = %s AND state = %s AND attempt_count = %s",
+            [State.RUNNING.value, entry, notice["taskRunId"], notice["executionId"], State.CREATED.value,
+             int(notice["attempt"]) - 1],
+        )
+        return cursor.rowcount == 1
+
+
+@app.task(name=messages.RUNNING_TASK, ignore_result=True)
+def running(notice: messages.RunningNotice) -> None:
+    mark_running(notice)
 
 
 @app.task(name=messages.INDEXER_TASK, ignore_result=True)

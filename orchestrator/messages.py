@@ -20,6 +20,16 @@ DEFAULT_WORKER_GROUP = "default"
 EXECUTOR_TASK = "harrier.executor.process"
 WORKER_TASK = "harrier.worker.run"
 INDEXER_TASK = "harrier.indexer.ingest"
+# A worker's notice that an attempt is still running (sent only for attempts that outlast a
+# quarter of a second, so that quick tasks cost no message): the task run shows RUNNING.
+RUNNING_TASK = "harrier.indexer.running"
+
+
+class RunningNotice(TypedDict):
+    executionId: str
+    taskRunId: str
+    attempt: int
+    startDate: str
 
 
 def worker_queue(group: str | None) -> str:

@@ -39,6 +39,7 @@ class RunContext:
         self.warning = False  # a task sets this to end as WARNING
         self.labels: list[dict[str, str]] = []  # labels to set on the execution
         self.stop_requested = threading.Event()
+        self.started = iso_now()  # when the attempt started, for the RUNNING notice
         self.stop_reason: str | None = None  # "timeout" or "killed", once asked to stop
 
     def stop(self, reason: str) -> None:

@@ -1,5 +1,6 @@
-"""Stopping attempts on a worker: when they outlive their task's `timeout`, or when their
-execution is killed.
+"""Watching attempts on a worker: stopping them when they outlive their task's `timeout` or
+their execution is killed, and saying they run once they outlast one round (so that the task
+run shows RUNNING; quick tasks send nothing).
 
 One thread per worker process looks at the attempts running there every WATCH_INTERVAL
 seconds: it asks the attempt to stop (`RunContext.stop`) when its deadline has passed or its
@@ -30,6 +31,8 @@ class Watch:
     def __init__(self, interval: float = WATCH_INTERVAL) -> None:
         self._interval = interval
         self._tracked: dict[int, tuple[object, str, float | None]] = {}
+        self._started: dict[int, float] = {}
+        self._announced: set[int] = set()
         self._ids = itertools.count()
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -39,6 +42,7 @@ class Watch:
         with self._lock:
             token = next(self._ids)
             self._tracked[token] = (ctx, execution_id, deadline)
+            self._started[token] = time.monotonic()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="harrier-watch", daemon=True)
                 self._thread.start()
@@ -48,6 +52,8 @@ class Watch:
     def untrack(self, token: int) -> None:
         with self._lock:
             self._tracked.pop(token, None)
+            self._started.pop(token, None)
+            self._announced.discard(token)
 
     def _run(self) -> None:
         while True:
@@ -55,11 +61,27 @@ class Watch:
                 while not self._tracked:
                     self._lock.wait()
                 tracked = list(self._tracked.values())
+                due = [(token, self._tracked[token][0]) for token, started in self._started.items()
+                       if token not in self._announced and time.monotonic() - started >= self._interval]
+                self._announced.update(token for token, _ in due)
             try:
+                self.announce([ctx for _, ctx in due])
                 self.check(tracked)
             except Exception:  # the claim store may be restarting: look again next round
                 logger.exception("watching running attempts failed")
             time.sleep(self._interval)
+
+    @staticmethod
+    def announce(contexts: list) -> None:
+        """Tell the indexer these attempts are running (they outlasted one watch interval)."""
+        from orchestrator import bus, messages
+
+        for ctx in contexts:
+            job = ctx.job
+            bus.publish(messages.INDEXER_QUEUE, messages.RUNNING_TASK, {
+                "executionId": job["executionId"], "taskRunId": job["taskRunId"], "attempt": job["attempt"],
+                "startDate": ctx.started,
+            })
 
     @staticmethod
     def check(tracked: list[tuple[object, str, float | None]]) -> None:

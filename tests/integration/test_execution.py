@@ -257,3 +257,25 @@ def test_a_false_assertion_fails_the_task_naming_it(run_flow):
     assert outcome.state == "FAILED"
     assert "1 of 2 assertion(s) failed: mode must not be bad" in outcome.run("check").attempts[0]["error"]
     assert any("inputs.mode != 'bad'" in line for line in outcome.logs_of("check"))
+
+
+def test_a_task_run_shows_running_while_a_worker_runs_it(cluster, namespace):
+    from orchestrator.models import TaskRun
+    from orchestrator.repository import create_execution, deploy
+    from tests.harness import finished, wait_for, with_namespace
+
+    source = """
+id: visible
+namespace: tests
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT2S
+"""
+    flow, _ = deploy(with_namespace(source, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: TaskRun.objects.filter(execution_id=execution.id, task_id="nap", state="RUNNING").exists(), 10,
+             "the task run to show RUNNING")
+    done = wait_for(lambda: finished(execution.id), 30, "the execution to end")
+    nap = TaskRun.objects.get(execution=done)
+    assert [h["state"] for h in nap.state_history] == ["CREATED", "RUNNING", "SUCCESS"]
