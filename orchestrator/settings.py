@@ -183,6 +183,12 @@ HARRIER_S3_ACCESS_KEY = os.environ.get("HARRIER_S3_ACCESS_KEY", "")
 HARRIER_S3_SECRET_KEY = os.environ.get("HARRIER_S3_SECRET_KEY", "")
 HARRIER_S3_REGION = os.environ.get("HARRIER_S3_REGION", "")
 HARRIER_S3_SECURE = env_bool("HARRIER_S3_SECURE", True)
+# --- HTTP tasks (workers/http_guard.py, docs/tasks.md) ------------------------------------------
+# Refuse connections to private, loopback, link-local and other non-public addresses (SSRF guard);
+# off by default for local use, to be turned on wherever flow authors are not the operators.
+HARRIER_HTTP_DENY_PRIVATE = env_bool("HARRIER_HTTP_DENY_PRIVATE", False)
+# Networks reachable even so: comma-separated addresses or CIDRs (an internal API flows may call).
+HARRIER_HTTP_ALLOW_NETWORKS = os.environ.get("HARRIER_HTTP_ALLOW_NETWORKS", "")
 # Environment variables with this prefix are visible to expressions as `envs.<name>`.
 HARRIER_ENVS_PREFIX = os.environ.get("HARRIER_ENVS_PREFIX", "ENV_")
 # The reconciler re-sends work for executions idle longer than this (seconds).
