@@ -53,6 +53,9 @@ class Command(BaseCommand):
         parser.add_argument("--redis-db", type=int, default=13, help="Redis database the benchmark may flush")
         parser.add_argument("--foreach", type=int, nargs="*", default=[], metavar="N",
                             help="also time a ForEach over N values (e.g. --foreach 1000 10000)")
+        parser.add_argument("--synchronous-commit", choices=("on", "off"), default=None,
+                            help="PostgreSQL commit durability for the components it starts "
+                                 "(default: HARRIER_SYNCHRONOUS_COMMIT, else on)")
         parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -64,6 +67,8 @@ class Command(BaseCommand):
         broker = _with_db(settings.CELERY_BROKER_URL, str(options["redis_db"]))
         self._recreate_database(database_url, bench_db)
         env = {**os.environ, "DATABASE_URL": bench_url, "CELERY_BROKER_URL": broker, "PYTHONUNBUFFERED": "1"}
+        if options["synchronous_commit"]:
+            env["HARRIER_SYNCHRONOUS_COMMIT"] = options["synchronous_commit"]
         self._manage(env, "migrate", "--verbosity", "0")
         processes = []
         try:
@@ -100,7 +105,9 @@ class Command(BaseCommand):
                                    text=True, cwd=ROOT, timeout=1800)
         if completed.returncode != 0:
             raise CommandError(f"benchmark run failed:\n{completed.stderr[-4000:]}")
-        return json.loads(completed.stdout.strip().splitlines()[-1])
+        figures = json.loads(completed.stdout.strip().splitlines()[-1])
+        figures["synchronous_commit"] = env.get("HARRIER_SYNCHRONOUS_COMMIT", "on")
+        return figures
 
     def _print(self, figures: dict[str, Any]) -> None:
         write = self.stdout.write
@@ -109,7 +116,8 @@ class Command(BaseCommand):
                   f"{workload['tasks']} tasks; runs: {', '.join(f'{v:.2f}' for v in workload['samples_ms'])})")
         for size, seconds in figures.get("foreach", {}).items():
             write(f"foreach-{size:<8} {seconds:8.2f} s for {size} values ({seconds * 1000 / int(size):.2f} ms/value)")
-        write(f"ratio sequential / celery-chain: {figures['ratio']:.2f}")
+        write(f"ratio sequential / celery-chain: {figures['ratio']:.2f} "
+              f"(PostgreSQL synchronous_commit={figures['synchronous_commit']})")
         write(f"orchestration overhead per task beyond raw Celery: {figures['overhead_ms']:.2f} ms")
 
     def _manage(self, env: dict[str, str], *args: str) -> None:
