@@ -573,7 +573,8 @@ class KVStore:
 
 def missing_message(key: str, namespace: str, expired: KVEntry | None = None) -> str:
     if expired is not None:
-        return f"The key '{key}' does not exist in the namespace '{namespace}': it expired at {expired.expiration_date}."
+        return (f"The key '{key}' does not exist in the namespace '{namespace}': "
+                f"it expired at {expired.expiration_date}.")
     return f"The key '{key}' does not exist in the namespace '{namespace}'."
 
 

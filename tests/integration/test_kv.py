@@ -7,6 +7,16 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+
+def error_of(task_run_id: str) -> str:
+    """The error a failed task run logged (the indexer may store it after the execution ends)."""
+    from orchestrator.models import LogEntry
+    from tests.harness import wait_for
+
+    entry = wait_for(lambda: LogEntry.objects.filter(task_run_id=task_run_id, level="ERROR").first(),
+                     30, f"the error log of task run {task_run_id}")
+    return entry.message
+
 SET_GET_LIST_DELETE = """
 id: kv-roundtrip
 namespace: tests
@@ -93,13 +103,13 @@ def test_an_expired_key_reads_as_absent_and_is_removed(run_flow, namespace):
     from orchestrator import kv
     from orchestrator.storage import get_storage
 
-    outcome = run_flow(TTL, expect_logs=1)
+    outcome = run_flow(TTL)
     assert outcome.run("fresh").outputs == {"value": "short-lived"}
     assert outcome.run("get").outputs == {"value": None}
     assert outcome.run("keys").outputs == {"keys": []}
     assert outcome.state == "FAILED"
     assert outcome.run("required").state == "FAILED"
-    assert "The key 'session' does not exist in the namespace" in outcome.logs_of("required")[0]
+    assert "The key 'session' does not exist in the namespace" in error_of(outcome.run("required").id)
     assert not get_storage().exists(kv.kv_uri(namespace, "session"))
 
 
@@ -122,10 +132,10 @@ tasks:
 def test_overwrite_false_refuses_an_existing_key(run_flow, namespace):
     from orchestrator import kv
 
-    outcome = run_flow(OVERWRITE, expect_logs=1)
+    outcome = run_flow(OVERWRITE)
     assert outcome.state == "FAILED"
     assert outcome.run("first").state == "SUCCESS" and outcome.run("second").state == "FAILED"
-    assert "the key already exists and `overwrite` is false" in outcome.logs_of("second")[0]
+    assert "the key already exists and `overwrite` is false" in error_of(outcome.run("second").id)
     assert kv.KVStore(namespace).get("once").value == "first"
 
 
@@ -141,9 +151,9 @@ tasks:
 
 
 def test_a_bad_key_is_refused_with_the_reason(run_flow):
-    outcome = run_flow(BAD_KEY, expect_logs=1)
+    outcome = run_flow(BAD_KEY)
     assert outcome.state == "FAILED"
-    message = outcome.logs_of("set")[0]
+    message = error_of(outcome.run("set").id)
     assert "The KV key 'my key/1' is not valid" in message
     assert "letters, digits, dots (.), underscores (_) and hyphens (-)" in message
 
@@ -177,4 +187,5 @@ tasks:
     runs = {run.task_id: run for run in execution.task_runs.all()}
     assert runs["read"].outputs == {"value": "from the parent / from the parent"}
     assert runs["write-parent"].state == "FAILED"
+    assert "may change only its own namespace" in error_of(runs["write-parent"].id)
     assert kv.KVStore(namespace).get("shared").value == "from the parent"
