@@ -177,6 +177,9 @@ def concurrent(case: dict[str, Any], flow) -> None:
                for _ in range(case["concurrent"])]
     ended = [wait_for(lambda: finished(execution.id), case.get("within_s", 60), f"case {case['name']}")
              for execution in started]
+    # Started at once, they are decided in whichever order the executor takes them: the first is
+    # the one decided first (its first change of state after CREATED is the earliest).
+    ended.sort(key=lambda execution: execution.state_history[1]["date"])
     for position, execution in zip(("first", "second", "third"), ended):
         expected = case.get(position)
         if not expected:
