@@ -228,7 +228,7 @@ class GuardedBackend(httpcore.SyncBackend):
         for address in addresses:
             reason = self.policy.check(_as_ip(address))
             if reason:
-                shown = host if host == address else f"{host} resolves to {address},"
+                shown = f"{host} is" if host == address else f"{host} resolves to {address},"
                 raise DestinationRefused(f"{shown} {reason}; HARRIER_HTTP_DENY_PRIVATE forbids it "
                                          "(HARRIER_HTTP_ALLOW_NETWORKS can allow a network)")
         failure: Exception | None = None

@@ -188,7 +188,7 @@ def test_a_redirect_from_an_allowed_server_to_loopback_is_refused(public_server,
         request(start, GuardedBackend(PUBLIC_STAND_IN))
     message = str(failure.value)
     assert f"{server.url('/echo')} is refused (redirected from {start})" in message
-    assert "127.0.0.1 a loopback address" in message
+    assert "127.0.0.1 is a loopback address" in message
     assert len(public_server.requests) == 1 and server.requests == []
 
 
