@@ -227,3 +227,57 @@ def test_the_guard_reads_the_setting(settings):
 def test_the_task_types_are_registered_with_kestras_old_names():
     assert get("io.kestra.plugin.fs.http.Request") is get(REQUEST)
     assert get("io.kestra.plugin.fs.http.Download") is get("io.kestra.plugin.core.http.Download")
+
+
+# --- TLS: the name stays the name ---------------------------------------------------------------
+
+def self_signed(name: str) -> tuple[bytes, bytes]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    return (certificate.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS stand-in for a public server, recording the server name (SNI) clients ask for."""
+    import ssl
+
+    certificate, key = self_signed("api.example.test")
+    (tmp_path / "cert.pem").write_bytes(certificate)
+    (tmp_path / "key.pem").write_bytes(key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    with LocalServer("127.0.0.2", tls=context) as running:
+        running.server_names = names
+        yield running
+
+
+def test_https_to_a_checked_address_keeps_the_name_for_sni_and_the_certificate(tls_server):
+    backend = GuardedBackend(PUBLIC_STAND_IN, resolve=lambda host, port: ["127.0.0.2"])
+    url = f"https://api.example.test:{tls_server.port}/echo"
+    # The certificate is checked against the name (and, self-signed, refused) ...
+    with pytest.raises(TaskFailure, match=f"GET {url} failed: .*CERTIFICATE_VERIFY_FAILED"):
+        request(url, backend)
+    # ... and the name is what the server is asked for, though the socket went to 127.0.0.2.
+    outcome = request(url, GuardedBackend(PUBLIC_STAND_IN, resolve=lambda host, port: ["127.0.0.2"]),
+                      options={"ssl": {"insecureTrustAllCertificates": True}})
+    assert outcome["code"] == 200
+    assert tls_server.server_names and set(tls_server.server_names) == {"api.example.test"}
+    assert tls_server.requests[0][2]["Host"] == f"api.example.test:{tls_server.port}"
