@@ -48,6 +48,22 @@ class ExecutionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Execution._meta.fields]
     inlines = [TaskRunInline]
 
+    # A deleted execution's files go with it (after the deletion commits).
+    def delete_model(self, request, obj):
+        from orchestrator.repository import delete_execution_files
+
+        where = (obj.namespace, obj.flow_id, obj.id)  # the deletion clears obj.id
+        super().delete_model(request, obj)
+        delete_execution_files(*where)
+
+    def delete_queryset(self, request, queryset):
+        from orchestrator.repository import delete_execution_files
+
+        deleted = list(queryset.values_list("namespace", "flow_id", "id"))
+        super().delete_queryset(request, queryset)
+        for namespace, flow_id, execution_id in deleted:
+            delete_execution_files(namespace, flow_id, execution_id)
+
 
 @admin.register(LogEntry)
 class LogEntryAdmin(admin.ModelAdmin):

@@ -20,6 +20,7 @@ import regex
 from orchestrator.flowlang.errors import FlowSyntaxError
 from orchestrator.flowlang.types import parse_duration
 from orchestrator.flowlang.yaml_loader import load_yaml_value
+from orchestrator.storage.uris import InvalidStorageURI, parse_uri
 
 # Types whose empty text is a value; for every other type "" (an empty form field) means "not given".
 TEXT_TYPES = frozenset({"STRING", "SECRET", "ENUM", "SELECT"})
@@ -32,8 +33,6 @@ _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]*")
 VALIDATOR_TIMEOUT_SECONDS = 1.0
 # Deliberately loose, as address syntax is: one @, no spaces, a dot in the domain.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
-# Where an uploaded file lands in the internal storage (Kestra's form: kestra:///ns/flow/...).
-_STORAGE_URI = re.compile(r"kestra:///[^\s]+")
 
 
 class Invalid(ValueError):
@@ -204,22 +203,24 @@ def read_duration(value: Any, declaration: Mapping[str, Any]) -> str:
 
 
 def read_file(value: Any, declaration: Mapping[str, Any]) -> str:
-    # Uploads land with the internal storage; until then a FILE input names a file already
-    # stored there by its URI.
-    if not isinstance(value, str) or not _STORAGE_URI.fullmatch(value.strip()):
+    """A FILE input is the `kestra:///…` URI of a file in the internal storage (an upload is given
+    its URI before the inputs are read: orchestrator/input_files.py), read by the storage's own
+    rules and returned in its one canonical spelling. Whether it exists, and whether the execution
+    may read it, is checked where the storage is at hand."""
+    if not isinstance(value, str):
         raise Invalid(f"{shown(value)} is not an internal storage URI such as kestra:///company/team/file.csv")
-    uri = value.strip()
-    if any(part in (".", "..") for part in uri[len("kestra:///"):].split("/")):
-        raise Invalid(f"{shown(value)}: a storage URI cannot contain '.' or '..' segments")
+    try:
+        location = parse_uri(value.strip())
+    except InvalidStorageURI as error:
+        raise Invalid(str(error)) from None
     extensions = list(declaration.get("allowedFileExtensions") or [])
     if declaration.get("extension"):
         extensions.append(declaration["extension"])
     if extensions:
-        name = uri.rsplit("/", 1)[-1].lower()
         wanted = [ext if ext.startswith(".") else f".{ext}" for ext in map(str, extensions)]
-        if not any(name.endswith(ext.lower()) for ext in wanted):
+        if not any(location.name.lower().endswith(ext.lower()) for ext in wanted):
             raise Invalid(f"{shown(value)} is not a file of type {', '.join(wanted)}")
-    return uri
+    return location.uri
 
 
 def _refuse_constant(name: str) -> Any:

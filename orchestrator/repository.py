@@ -3,6 +3,7 @@ executions. The API, the CLI and triggers call these; none of them writes rows d
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -11,14 +12,17 @@ from typing import Any, Mapping
 from django.db import transaction
 
 from executor.core.model import FlowGraph, build_graph
-from orchestrator import bus, encryption, messages
+from orchestrator import bus, encryption, input_files, messages
 from orchestrator.flowlang import FlowDefinition, parse_flow
 from orchestrator.flowlang.defaults import with_plugin_defaults
 from orchestrator.inputs import InvalidInputs, resolve_inputs  # noqa: F401 (InvalidInputs: callers catch it here)
 from orchestrator.models import Execution, Flow, FlowRevision, LogEntry, new_id
 from orchestrator.states import State
+from orchestrator.storage import StorageError, get_storage
 from workers.environment import ambient
 
+
+logger = logging.getLogger("harrier.repository")
 
 CORRELATION_LABEL = "system.correlationId"
 
@@ -118,11 +122,14 @@ def create_execution(
     trigger: Mapping[str, Any] | None = None,
     parent_id: str | None = None,
     revision: int | None = None,
+    files: Mapping[str, "os.PathLike[str]"] | None = None,
 ) -> Execution:
     """Create an execution in CREATED and hand it to the executor once committed.
 
     The given inputs are typed and checked against the flow's declarations first (SECRET ones
-    encrypted); InvalidInputs lists every problem, and then nothing is stored."""
+    encrypted); InvalidInputs lists every problem, and then nothing is stored. `files` are local
+    files for FILE inputs, by input id: stored in the internal storage before the row is
+    written, and deleted again if it cannot be (orchestrator/input_files.py)."""
     flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
     if flow is None:
         raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
@@ -132,11 +139,55 @@ def create_execution(
     graph = flow_graph(namespace, flow_id, revision)
     moment = now()
     execution_id = new_id()
+    uploads = input_files.upload_uris(namespace, flow_id, execution_id, files or {})
     typed_inputs = resolve_inputs(
-        graph.data.get("inputs"), inputs or {}, seal=encryption.encrypt,
+        graph.data.get("inputs"), {**(inputs or {}), **uploads}, seal=encryption.encrypt,
         context={"flow": {"id": flow_id, "namespace": namespace, "revision": revision},
                  "execution": {"id": execution_id, "startDate": iso(moment)}, **ambient()},
     )
+    parent = _parent(parent_id, trigger)
+    problems = input_files.check_given_files(graph.data.get("inputs"), typed_inputs, uploads.values(), namespace,
+                                             flow_id, execution_id, parent)
+    if problems:
+        raise InvalidInputs(problems)
+    input_files.store_uploads(uploads, files or {})
+    try:
+        return _insert_execution(namespace, flow_id, revision, graph, moment, execution_id, typed_inputs, labels,
+                                 trigger, parent_id)
+    except BaseException:
+        input_files.discard(uploads.values())
+        raise
+
+
+def delete_execution_files(namespace: str, flow_id: str, execution_id: str) -> None:
+    """Delete every file of an execution from the internal storage once the transaction that
+    deletes its row commits: a deletion rolled back keeps its files, and a failure to delete
+    them is logged, never undoing the deletion of the row. Whatever deletes executions calls this
+    (the admin does); files left behind are removed by `storage.delete_execution` at any time."""
+
+    def purge() -> None:
+        try:
+            get_storage().delete_execution(namespace, flow_id, execution_id)
+        except StorageError:
+            logger.exception("could not delete the files of the deleted execution %s", execution_id)
+
+    transaction.on_commit(purge)
+
+
+def _parent(parent_id: str | None, trigger: Mapping[str, Any] | None) -> tuple[str, str, str] | None:
+    """(namespace, flowId, executionId) of the execution starting this one as a subflow."""
+    variables = (trigger or {}).get("variables") or {}
+    if not parent_id or not isinstance(variables, Mapping):
+        return None
+    namespace, flow_id = variables.get("namespace"), variables.get("flowId")
+    if not (isinstance(namespace, str) and isinstance(flow_id, str)):
+        return None
+    return namespace, flow_id, parent_id
+
+
+def _insert_execution(namespace: str, flow_id: str, revision: int, graph: FlowGraph, moment: datetime,
+                      execution_id: str, typed_inputs: dict[str, Any], labels: Any,
+                      trigger: Mapping[str, Any] | None, parent_id: str | None) -> Execution:
     failed_check = _run_checks(graph.data.get("checks"), {
         "flow": {"id": flow_id, "namespace": namespace, "revision": revision},
         "execution": {"id": execution_id, "startDate": iso(moment)}, "inputs": typed_inputs, **ambient(),

@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 from orchestrator import messages
 from orchestrator.templating import render_value
-from workers.environment import SecretHooks, ambient
+from workers.environment import ambient
+from workers.files import WorkerHooks
 from workers.ids import new_id
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
@@ -30,7 +31,7 @@ class RunContext:
     def __init__(self, job: messages.WorkerJob, emit: Callable[[list[messages.LogRecord]], None]) -> None:
         self.job = job
         self.variables: dict[str, Any] = {**job["context"], **ambient()}
-        self.hooks = SecretHooks(job.get("errorLogs"))
+        self.hooks = WorkerHooks(job)  # secrets, and the functions that read the internal storage
         self._inputs_revealed = False
         self._emit = emit
         self._buffer: list[messages.LogRecord] = []

@@ -139,9 +139,14 @@ def test_every_value_is_json_data():
     ({"type": "DURATION"}, "5 minutes", "'5 minutes' is not an ISO-8601 duration such as PT30S, PT5M or P1D"),
     ({"type": "DURATION"}, 300, "300 is not an ISO-8601 duration such as PT30S, PT5M or P1D"),
     ({"type": "FILE"}, "/tmp/data.csv",
-     "'/tmp/data.csv' is not an internal storage URI such as kestra:///company/team/file.csv"),
+     "'/tmp/data.csv' is not a valid storage URI: an absolute path is not a storage URI; storage URIs start "
+     "with kestra:///"),
+    ({"type": "FILE"}, 12, "12 is not an internal storage URI such as kestra:///company/team/file.csv"),
     ({"type": "FILE"}, "kestra:///a/../etc/passwd",
-     "'kestra:///a/../etc/passwd': a storage URI cannot contain '.' or '..' segments"),
+     "'kestra:///a/../etc/passwd' is not a valid storage URI: '..' segments are not allowed"),
+    ({"type": "FILE"}, "kestra:///a/%252e%252e/etc",
+     "'kestra:///a/%252e%252e/etc' is not a valid storage URI: it hides a path separator, '.' or '..', or a "
+     "control character under repeated percent-encoding"),
     ({"type": "FILE", "allowedFileExtensions": [".csv", "json"]}, "kestra:///a/b.txt",
      "'kestra:///a/b.txt' is not a file of type .csv, .json"),
     ({"type": "JSON"}, "{", "'{' is not valid JSON: Expecting property name enclosed in double quotes: "

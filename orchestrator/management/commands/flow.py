@@ -7,6 +7,7 @@ would, then prints the execution (or, with --json, one JSON object in Kestra's s
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orchestrator.flowlang import FlowSyntaxError, FlowValidationError
+from orchestrator.storage import StorageError
 
 
 def read_source(path: Path) -> str:
@@ -63,6 +65,21 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
     return inputs
 
 
+def local_files(declared: Any, inputs: dict[str, str]) -> tuple[dict[str, str], dict[str, Path]]:
+    """`--input data=@/path/to/file.csv` for a FILE input: the local file, uploaded with the
+    execution. Other values (a `kestra:///…` URI among them) stay as given."""
+    file_ids = {item.get("id", item.get("name")) for item in declared or () if item.get("type") == "FILE"}
+    files: dict[str, Path] = {}
+    for name in [name for name, value in inputs.items() if name in file_ids and value.startswith("@")]:
+        path = Path(inputs.pop(name)[1:]).expanduser()
+        if not path.is_file():
+            raise CommandError(f"--input {name}=@{path}: no such file")
+        if not os.access(path, os.R_OK):
+            raise CommandError(f"--input {name}=@{path}: the file cannot be read")
+        files[name] = path
+    return inputs, files
+
+
 class Command(BaseCommand):
     help = "Validate, deploy or run flows from YAML files."
 
@@ -74,7 +91,8 @@ class Command(BaseCommand):
         deploy.add_argument("paths", nargs="+", help="flow files or folders of them")
         run = sub.add_parser("run", help="Deploy a flow file and run it to the end in this process.")
         run.add_argument("file")
-        run.add_argument("--input", action="append", default=[], metavar="NAME=VALUE")
+        run.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                         help="an input; NAME=@PATH uploads a local file for a FILE input")
         run.add_argument("--json", action="store_true", help="print one JSON object")
         run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the end")
 
@@ -137,12 +155,15 @@ class Command(BaseCommand):
         declared = flow_graph(flow.namespace, flow.flow_id, flow.revision).data.get("inputs")
         for name in unknown_inputs(declared, inputs):
             self.stderr.write(f"--input {name}: the flow declares no input {name!r}; ignored")
+        inputs, files = local_files(declared, inputs)
         try:
-            execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs)
+            execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs, files=files)
         except InvalidInputs as error:
             raise CommandError(f"{path}: invalid inputs, no execution created\n{_indent(str(error))}")
         except (FlowDisabled, ExecutionBlocked) as error:
             raise CommandError(f"{path}: {error}")
+        except StorageError as error:  # the upload of a FILE input
+            raise CommandError(f"{path}: no execution created: {error}")
         try:
             execution = runtime.wait_for(execution.id, timeout)
         except TimeoutError as error:
