@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 import orjson
 from django.db import transaction
 
-from executor import delays, store
+from executor import delays, for_each_item, store
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
@@ -29,6 +29,7 @@ from executor.core.context import (
 from executor.core.control import change_state, end_now, kill, replay_runs, restart, resume
 from executor.core.decide import ContextRenderer, apply_to_view
 from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
+from executor.flowables.for_each_item import ITEMS as FOR_EACH_ITEM_BATCHES
 from executor.core.outputs import FlowOutputError, render_flow_outputs
 from executor.core.retry import CREATE_NEW_EXECUTION, RetryPolicy, task_policy
 from orchestrator.flowlang.types import parse_duration
@@ -294,6 +295,7 @@ class Step:
         self.logs: list[LogEntry] = []
         self.delays: list[Delay] = []
         self.deleted: set[str] = set()
+        self.reevaluate = False  # look at the execution again once this step commits (new children)
 
     def advance(self, rows: list[tuple], result: messages.TaskResult | None,
                 result_run: TaskRun | None, fired: list[Delay] = ()) -> list[messages.WorkerJob]:
@@ -356,6 +358,8 @@ class Step:
                     child_id = (self._load(run.id).outputs or {}).get("executionId")
                     if child_id:
                         children.append(child_id)
+                elif run.state in ACTIVE and node is not None and node.type == FOR_EACH_ITEM_BATCHES:
+                    children.extend(for_each_item.active_children(self.execution.id, run.id))
             return actions
 
         self.act(rows, killing)
@@ -603,11 +607,15 @@ class Step:
 
     def _start_subflow(self, graph: FlowGraph, action: StartSubflow) -> None:
         """Create the child execution of a Subflow task run, in this transaction; its id becomes
-        the task run's output. The parent is looked at again once this commits."""
+        the task run's output. The parent is looked at again once this commits. One of several
+        children (a ForEachItem batch, `action.iteration`) leaves the outputs alone, and once one
+        could not start, the others of the step are not tried."""
         from orchestrator.repository import CORRELATION_LABEL, create_execution, labels_list
 
         execution = self.execution
         run = self._load(action.task_run_id)
+        if action.iteration is not None and run.state == State.FAILED.value:
+            return
         parent_labels = list(execution.labels or [])
         labels = [label for label in parent_labels if action.inherit_labels or label["key"] == CORRELATION_LABEL]
         try:
@@ -615,18 +623,23 @@ class Step:
             child = create_execution(
                 action.namespace, action.flow_id, inputs=action.inputs, labels=labels, parent_id=execution.id,
                 revision=action.revision,
-                trigger={"id": run.task_id, "type": graph.node(run.task_id).type, "variables": {
+                trigger=for_each_item.trigger(run.task_id, graph.node(run.task_id).type, {
                     "executionId": execution.id, "namespace": execution.namespace, "flowId": execution.flow_id,
                     "flowRevision": execution.flow_revision, "taskRunId": run.id, "taskId": run.task_id,
-                }},
+                }, action.iteration, action.outputs_uri),
             )
         except (LookupError, ValueError, TypeError, KeyError) as error:
             self._log(run, "ERROR", f"Unable to start the subflow {action.namespace}.{action.flow_id}: {error}")
             _set_run_state(run, State.FAILED, self.stamp)
         else:
-            run.outputs = {"executionId": child.id}
-            self._log(run, "INFO", f"Started the subflow execution {child.id} of {action.namespace}.{action.flow_id}")
+            if action.iteration is None:
+                run.outputs = {"executionId": child.id}
+                self._log(run, "INFO", f"Started the subflow execution {child.id} of {action.namespace}."
+                                       f"{action.flow_id}")
         self.changed.add(run.id)
+        if self.reevaluate:
+            return
+        self.reevaluate = True
         execution_id = execution.id
         transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
                                                   messages.evaluate(execution_id)))
@@ -745,6 +758,11 @@ class Step:
             execution_id = execution.id
             transaction.on_commit(lambda: get_claims().mark_killed(execution_id))
         if execution.parent_id:
+            failure = for_each_item.leave_outputs(execution)
+            if failure:
+                self.logs.append(LogEntry(execution_id=execution.id, namespace=execution.namespace,
+                                          flow_id=execution.flow_id, level="WARN", message=failure,
+                                          timestamp=self.moment))
             parent_id = execution.parent_id
             transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
                                                       messages.evaluate(parent_id)))
@@ -876,6 +894,9 @@ class _Details:
         }
         return {"state": child.state, "outputs": child.outputs or {}, "context": context}
 
+    def subflows(self, run: TaskRunView):
+        return for_each_item.subflow_counts(self._step.execution.id, run.id)
+
 
 class _LazyRenderer:
     """Renders flowables' properties; loads the execution's outputs only when first asked."""
@@ -884,7 +905,7 @@ class _LazyRenderer:
         self._step, self._graph, self._view = step, graph, view
         self._inner: ContextRenderer | None = None
 
-    def render(self, node, run, value, ancestors=()):
+    def render(self, node, run, value, ancestors=(), taskrun=None):
         if self._inner is None:
             rows = store.outputs_rows(self._step.execution.id, None)
             # This step's own changes are not written yet: listed last, they override the rows.
@@ -893,7 +914,7 @@ class _LazyRenderer:
             outputs = outputs_of([*rows, *pending], self._step._runs(self._view))
             context = {**execution_context(self._graph, self._view, outputs), **ambient()}
             self._inner = ContextRenderer(context)
-        return self._inner.render(node, run, value, ancestors)
+        return self._inner.render(node, run, value, ancestors, taskrun)
 
 
 def _parse_date(value: str) -> datetime:

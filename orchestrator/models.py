@@ -88,6 +88,8 @@ class Execution(models.Model):
             models.Index(
                 fields=["updated"], name="execution_active_idx", condition=~Q(state__in=TERMINAL_VALUES)
             ),
+            # A parent's subflow executions: Subflow kills them, ForEachItem counts them each step.
+            models.Index(fields=["parent_id"], name="execution_parent_idx", condition=Q(parent_id__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -77,6 +77,11 @@ class TaskType:
     run: Callable[[Any, "RunContext"], dict[str, Any] | None] | None = None
     # property names the worker must not render before run() (rendered later, or never)
     raw_properties: frozenset[str] = field(default_factory=frozenset)
+    # flowable only: the tasks it runs, made from its own definition instead of written in the
+    # flow (ForEachItem's `<id>_split`, `<id>_items` and `<id>_merge`, as Kestra runs them)
+    generated_tasks: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+    # a type only Harrier makes (a generated task's): left out of the flow's JSON Schema
+    internal: bool = False
 
 
 REGISTRY: dict[str, TaskType] = {}
@@ -101,7 +106,8 @@ def canonical_types() -> list[TaskType]:
     load_all()
     seen: dict[str, TaskType] = {}
     for task_type in REGISTRY.values():
-        seen.setdefault(task_type.name, task_type)
+        if not task_type.internal:
+            seen.setdefault(task_type.name, task_type)
     return sorted(seen.values(), key=lambda t: t.name)
 
 

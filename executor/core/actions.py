@@ -72,6 +72,11 @@ class StartSubflow:
     labels: Any
     inherit_labels: bool
     wait: bool
+    # One of several children of the task run (ForEachItem's batch `iteration`, from 0): the
+    # shell records no `executionId`; the child's trigger names the iteration, and the child
+    # leaves its flow outputs at `outputs_uri` when it ends (None: nowhere).
+    iteration: int | None = None
+    outputs_uri: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,11 @@ default_new_id = new_id
 class Renderer(Protocol):
     """Renders a property of a task (a flowable's condition, values…) with the execution's
     variables plus that task's `task`, `taskrun` and, from its enclosing task runs (`ancestors`,
-    nearest first), `parent` and `parents`. Raises TemplateError."""
+    nearest first), `parent` and `parents`. `taskrun` adds variables to `taskrun` (ForEachItem's
+    `items`). Raises TemplateError."""
 
     def render(self, node: TaskNode, run: TaskRunView | None, value: Any,
-               ancestors: Sequence[TaskRunView] = ()) -> Any: ...
+               ancestors: Sequence[TaskRunView] = (), taskrun: Mapping[str, Any] | None = None) -> Any: ...
 
 
 @dataclass
@@ -48,13 +49,13 @@ class ContextRenderer:
     context: Mapping[str, Any]
 
     def render(self, node: TaskNode, run: TaskRunView | None, value: Any,
-               ancestors: Sequence[TaskRunView] = ()) -> Any:
+               ancestors: Sequence[TaskRunView] = (), taskrun: Mapping[str, Any] | None = None) -> Any:
         variables = dict(self.context)
         variables["task"] = {"id": node.id, "type": node.definition.get("type", node.type)}
         if run is not None:
             variables["taskrun"] = {"id": run.id, "startDate": run.start_date, "value": run.value,
                                     "parentId": run.parent_id, "iteration": run.iteration,
-                                    "attemptsCount": run.attempts}
+                                    "attemptsCount": run.attempts, **(taskrun or {})}
             with_parents(variables, list(ancestors))
         return render_value(value, variables)
 
@@ -74,6 +75,20 @@ class RunDetails(Protocol):
         its expressions saw (for extracting outputs); None when it does not exist."""
         ...
 
+    def subflows(self, run: TaskRunView) -> "SubflowCounts":
+        """The subflow executions a task run started (ForEachItem's batches), counted."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubflowCounts:
+    """The subflow executions of one task run: how many were started (one per batch), and how
+    many are in each state now. An execution a flow retry replaced (RETRIED) counts as its
+    latest attempt, not yet counted while that attempt does not exist."""
+
+    started: int = 0
+    states: Mapping[str, int] = field(default_factory=dict)
+
 
 @dataclass
 class ViewDetails:
@@ -82,9 +97,13 @@ class ViewDetails:
     clock: Callable[[], datetime]
     created: dict[str, datetime] = field(default_factory=dict)
     executions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    started_subflows: dict[str, SubflowCounts] = field(default_factory=dict)
 
     def execution(self, execution_id: str) -> Mapping[str, Any] | None:
         return self.executions.get(execution_id)
+
+    def subflows(self, run: TaskRunView) -> SubflowCounts:
+        return self.started_subflows.get(run.id, SubflowCounts())
 
     def outputs(self, run: TaskRunView) -> Mapping[str, Any] | None:
         return run.outputs
@@ -129,11 +148,15 @@ class StepContext:
         return cls(flow=flow, view=view, new_id=new_id, renderer=renderer, by_parent=by_parent,
                    next_seq=next_seq, details=details or ViewDetails(_utc_now))
 
-    def render(self, node: TaskNode, run: TaskRunView, value: Any) -> Any:
-        """Render a property of `node` for its task run `run`, with `parent` and `parents`."""
+    def render(self, node: TaskNode, run: TaskRunView, value: Any, taskrun: Mapping[str, Any] | None = None) -> Any:
+        """Render a property of `node` for its task run `run`, with `parent` and `parents`
+        (and more `taskrun` variables when given)."""
         if self._runs is None:
             self._runs = {other.id: other for other in self.view.task_runs}
-        return self.renderer.render(node, run, value, lineage(self._runs, run.parent_id))
+        ancestors = lineage(self._runs, run.parent_id)
+        if taskrun is None:
+            return self.renderer.render(node, run, value, ancestors)
+        return self.renderer.render(node, run, value, ancestors, taskrun=taskrun)
 
     def fail(self, node: TaskNode, run: TaskRunView, message: str) -> None:
         """End a flowable task run FAILED, logging why on it."""

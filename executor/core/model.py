@@ -77,6 +77,8 @@ def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode]) -> TaskNode
             child_node = _node(child, nodes)
             if len(path) == 2 and path[0] in lists:
                 branches[path[0]] = (*branches.get(path[0], ()), child_node)
+        if task_type.generated_tasks is not None:
+            branches["tasks"] = tuple(_node(child, nodes) for child in task_type.generated_tasks(dict(definition)))
     node = TaskNode(
         id=definition["id"], type=task_type.name, kind=task_type.kind, definition=definition, branches=branches
     )

@@ -1,0 +1,133 @@
+"""ForEachItem through real processes: a file of 10 items split by 3 rows starts 4 subflow
+executions, each given its own batch file, and their outputs are merged; failing subflows fail
+the task (with `transmitFailed`) or not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestrator.models import Execution
+from orchestrator.repository import deploy
+from orchestrator.storage import get_storage, namespace_file_uri
+from tests.harness import with_namespace
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+BATCH = """
+id: batch
+namespace: tests
+inputs:
+  - id: items
+    type: STRING
+tasks:
+  - id: take
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.items }}"
+outputs:
+  - id: items
+    type: STRING
+    value: "{{ outputs.take.value }}"
+"""
+
+FAILING = """
+id: failing
+namespace: tests
+inputs:
+  - id: items
+    type: STRING
+tasks:
+  - id: fail
+    type: io.kestra.plugin.core.execution.Fail
+"""
+
+PARENT = """
+id: fan
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEachItem
+    items: "{items}"
+    batch:
+      rows: 3
+    namespace: {namespace}
+    flowId: {child}
+    transmitFailed: {transmit}
+    inputs:
+      items: "{{{{ taskrun.items }}}}"
+    labels:
+      batch: "{{{{ taskrun.iteration }}}}"
+"""
+
+AFTER = """
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.each_merge.subflowOutputs }}"
+"""
+
+
+def _items(namespace: str) -> str:
+    uri = namespace_file_uri(namespace, "items.txt")
+    get_storage().put(uri, "".join(f"item {n}\n" for n in range(10)).encode())
+    return uri
+
+
+def _parent(namespace: str, child: str, transmit: bool = True) -> str:
+    return PARENT.format(items=_items(namespace), namespace=namespace, child=child,
+                         transmit="true" if transmit else "false")
+
+
+def _read(uri: str) -> str:
+    with get_storage().get(uri) as stream:
+        return stream.read().decode()
+
+
+def test_each_batch_runs_in_its_own_subflow_and_their_outputs_are_merged(run_flow, namespace):
+    deploy(with_namespace(BATCH, namespace))
+    outcome = run_flow(_parent(namespace, "batch") + AFTER, timeout=90)
+    assert outcome.state == "SUCCESS"
+    assert [run.task_id for run in outcome.runs] == ["each", "each_split", "each_items", "each_merge", "after"]
+    assert all(run.state == "SUCCESS" for run in outcome.runs)
+    assert outcome.run("each_split").outputs["numberOfBatches"] == 4
+    assert outcome.run("each_items").outputs == {
+        "numberOfBatches": 4, "iterations": {"CREATED": 0, "RUNNING": 0, "SUCCESS": 4}}
+
+    children = sorted(Execution.objects.filter(parent_id=outcome.execution.id),
+                      key=lambda child: child.trigger["variables"]["taskRunIteration"])
+    assert [child.trigger["variables"]["taskRunIteration"] for child in children] == [0, 1, 2, 3]
+    batches = [_read(child.inputs["items"]) for child in children]
+    assert batches == ["item 0\nitem 1\nitem 2\n", "item 3\nitem 4\nitem 5\n", "item 6\nitem 7\nitem 8\n",
+                       "item 9\n"]
+    for iteration, child in enumerate(children):
+        labels = {label["key"]: label["value"] for label in child.labels}
+        assert labels["batch"] == str(iteration) and labels["system.correlationId"] == outcome.execution.id
+        assert child.trigger["type"] == "io.kestra.plugin.core.flow.ForEachItem"
+        assert child.trigger["variables"]["taskId"] == "each_items"
+
+    merged = outcome.run("each_merge").outputs["subflowOutputs"]
+    assert outcome.run("after").outputs == {"value": merged}
+    lines = [json.loads(line) for line in _read(merged).splitlines()]
+    assert lines == [{"items": child.inputs["items"]} for child in children]
+
+
+@pytest.mark.parametrize("transmit", [True, False])
+def test_failing_subflows_fail_the_task_only_with_transmit_failed(run_flow, namespace, transmit):
+    deploy(with_namespace(FAILING, namespace))
+    outcome = run_flow(_parent(namespace, "failing", transmit), timeout=90)
+    assert Execution.objects.filter(parent_id=outcome.execution.id, state="FAILED").count() == 4
+    assert outcome.run("each_items").outputs["iterations"] == {"CREATED": 0, "RUNNING": 0, "FAILED": 4}
+    if transmit:
+        assert outcome.state == "FAILED"
+        assert [run.task_id for run in outcome.runs] == ["each", "each_split", "each_items"]
+        assert outcome.run("each_items").state == "FAILED" and outcome.run("each").state == "FAILED"
+    else:
+        assert outcome.state == "SUCCESS"
+        assert outcome.run("each_merge").outputs is None  # the failed subflows have no outputs
+
+
+def test_a_subflow_that_does_not_exist_fails_the_task_with_the_reason(run_flow, namespace):
+    outcome = run_flow(_parent(namespace, "nowhere"), timeout=60, expect_logs=1)
+    assert outcome.state == "FAILED"
+    assert outcome.run("each_items").state == "FAILED"
+    assert any("nowhere does not exist" in line for line in outcome.logs_of("each_items"))
