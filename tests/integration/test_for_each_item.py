@@ -9,9 +9,10 @@ import json
 import pytest
 
 from orchestrator.models import Execution
-from orchestrator.repository import deploy
+from orchestrator.repository import create_execution, deploy
 from orchestrator.storage import get_storage, namespace_file_uri
-from tests.harness import with_namespace
+from tests.harness import finished, wait_for, with_namespace
+from tests.unit.kestra_corpus import MISSING_REASON, VALIDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -24,9 +25,12 @@ inputs:
 tasks:
   - id: take
     type: io.kestra.plugin.core.debug.Return
-    format: "{{ inputs.items }}"
+    format: "{{ read(inputs.items) }}"
 outputs:
   - id: items
+    type: STRING
+    value: "{{ inputs.items }}"
+  - id: content
     type: STRING
     value: "{{ outputs.take.value }}"
 """
@@ -108,7 +112,7 @@ def test_each_batch_runs_in_its_own_subflow_and_their_outputs_are_merged(run_flo
     merged = outcome.run("each_merge").outputs["subflowOutputs"]
     assert outcome.run("after").outputs == {"value": merged}
     lines = [json.loads(line) for line in _read(merged).splitlines()]
-    assert lines == [{"items": child.inputs["items"]} for child in children]
+    assert lines == [{"items": child.inputs["items"], "content": batch} for child, batch in zip(children, batches)]
 
 
 @pytest.mark.parametrize("transmit", [True, False])
@@ -131,3 +135,54 @@ def test_a_subflow_that_does_not_exist_fails_the_task_with_the_reason(run_flow, 
     assert outcome.state == "FAILED"
     assert outcome.run("each_items").state == "FAILED"
     assert any("nowhere does not exist" in line for line in outcome.logs_of("each_items"))
+
+
+@pytest.mark.skipif(not VALIDS.is_dir(), reason=MISSING_REASON)
+def test_kestras_for_each_item_outputs_flow(cluster, namespace, tmp_path):
+    """Kestra's own flows (for-each-item-outputs and its subflow) with its test's file: 102 items
+    by 4 make 26 subflows, whose outputs make a merged file of 26 lines."""
+    for name in ("for-each-item-outputs-subflow.yaml", "for-each-item-outputs.yaml"):
+        source = (VALIDS / name).read_text().replace("namespace: io.kestra.tests", f"namespace: {namespace}")
+        deploy(source)
+    local = tmp_path / "file.txt"
+    local.write_text("".join(f"{n:>20}\n" for n in range(102)))
+    execution = create_execution(namespace, "for-each-item-outputs", files={"file": local})
+    execution = wait_for(lambda: finished(execution.id), 180, "the for-each-item-outputs execution")
+    assert execution.state == "SUCCESS"
+    runs = list(execution.task_runs.order_by("seq"))
+    assert [run.task_id for run in runs] == ["each", "each_split", "each_items", "each_merge", "return"]
+    assert runs[2].outputs == {"numberOfBatches": 26, "iterations": {"CREATED": 0, "RUNNING": 0, "SUCCESS": 26}}
+    merged = runs[3].outputs["subflowOutputs"]
+    assert runs[4].outputs == {"value": merged}
+    lines = _read(merged).splitlines()
+    assert len(lines) == 26 and json.loads(lines[0]) == {"value": "".join(f"{n:>20}\n" for n in range(4))}
+    children = Execution.objects.filter(parent_id=execution.id)
+    assert sorted(child.trigger["variables"]["taskRunIteration"] for child in children) == list(range(26))
+
+
+SLEEPING = """
+id: sleeping
+namespace: tests
+inputs:
+  - id: items
+    type: STRING
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT60S
+"""
+
+
+def test_killing_the_parent_kills_its_running_subflows(cluster, namespace):
+    from executor.service import kill_execution
+
+    deploy(with_namespace(SLEEPING, namespace))
+    flow, _ = deploy(with_namespace(_parent(namespace, "sleeping"), namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: Execution.objects.filter(parent_id=execution.id, state="RUNNING").count() == 4 or None, 60,
+             "the four subflows running")
+    kill_execution(execution.id)
+    execution = wait_for(lambda: finished(execution.id), 60, "the killed parent")
+    assert execution.state == "KILLED"
+    wait_for(lambda: all(child.state == "KILLED" for child in Execution.objects.filter(parent_id=execution.id))
+             or None, 60, "the subflows killed")

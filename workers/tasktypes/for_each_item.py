@@ -18,8 +18,9 @@ from typing import BinaryIO, Callable, Iterator
 from executor.flowables.for_each_item import (
     MERGE, MERGE_SUFFIX, SPLIT, Batch, MergeProperties, SplitProperties, batch_file_name, subflow_outputs_prefix,
 )
-from orchestrator.storage import StorageError, check_scope, get_storage, task_file_uri
+from orchestrator.storage import StorageError, get_storage, task_file_uri
 from workers.context import RunContext, TaskFailure
+from workers.files import check_read_scope
 from workers.registry import TaskType, register
 
 # Kestra reads `bytes` like `10MB`: a number and an optional unit, powers of 1024.
@@ -136,9 +137,10 @@ def run_split(props: SplitProperties, ctx: RunContext) -> dict:
     uri = props.items
     if not isinstance(uri, str) or not uri.startswith("kestra://"):
         raise TaskFailure(f"Unable to split the items from {uri!r}: this is not an internal storage URI (kestra:///…)")
-    job = ctx.job
     try:
-        location = check_scope(uri, job["namespace"], job["flowId"], job["executionId"])
+        # This execution's and its namespace's files, and a parent's (a subflow splitting what its
+        # parent passed) or a replayed execution's, as `read()` allows.
+        location = check_read_scope(ctx.job, uri)
     except StorageError as error:
         raise TaskFailure(str(error)) from None
     batch = props.batch or Batch()
