@@ -30,6 +30,7 @@ from executor.core.control import change_state, end_now, kill, replay_runs, rest
 from executor.core.decide import ContextRenderer, apply_to_view
 from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.flowables.for_each_item import ITEMS as FOR_EACH_ITEM_BATCHES
+from executor.core.flowables.working_directory import ChildResult, accepted_children, outcome
 from executor.core.outputs import FlowOutputError, render_flow_outputs
 from executor.core.retry import CREATE_NEW_EXECUTION, RetryPolicy, task_policy
 from orchestrator.flowlang.types import parse_duration
@@ -318,6 +319,7 @@ class Step:
             views[run.id] = _run_view(run)
             for other in self._apply_kept_results(graph, views):
                 views[other.id] = _run_view(other)
+            views.update((child.id, _run_view(child)) for child in self.created)  # a WorkingDirectory's tasks
         dispatches: list[Dispatch] = []
         fired_kinds: dict[str, str] = {}
         for delay in fired:
@@ -533,20 +535,24 @@ class Step:
             logger.warning("result for unknown task run %s", result["taskRunId"])
             return None
         node = graph.node(run.task_id)
+        reported, children = State(result["state"]), []
+        if node.worker_job:  # a WorkingDirectory: its tasks' results count too
+            children = accepted_children(node, result.get("children"))
+            reported = outcome(node, reported, children)
         first_start = _parse_date(run.attempts[0]["state"]["histories"][0]["date"]) if run.attempts else \
             _parse_date(result["startDate"])
         verdict = judge_result(
-            node, _run_view(run), result["attempt"], State(result["state"]), result.get("outputs"),
+            node, _run_view(run), result["attempt"], reported, result.get("outputs"),
             retry=task_policy(node.definition, graph.data), first_start=first_start, now=self.moment,
         )
         if verdict is None:
             return None
         attempt_history = [
             {"state": State.RUNNING.value, "date": result["startDate"]},
-            {"state": result["state"], "date": result["endDate"]},
+            {"state": reported.value, "date": result["endDate"]},
         ]
         attempt = {"workerId": result.get("workerId"),
-                   "state": {"current": result["state"], "histories": attempt_history}}
+                   "state": {"current": reported.value, "histories": attempt_history}}
         if result.get("error"):
             attempt["error"] = result["error"]
         run.attempts = [*run.attempts, attempt]
@@ -563,9 +569,41 @@ class Step:
                                    f"{iso(verdict.retry_at)}")
         if result.get("labels"):
             self.execution.labels = merge_labels(self.execution.labels or [], result["labels"])
+        if children:
+            self._record_children(run, children, result.get("workerId"))
         self.full[run.id] = run
         self.changed.add(run.id)
         return run
+
+    def _record_children(self, run: TaskRun, children: list[ChildResult], worker_id: str | None) -> None:
+        """The task runs of what a WorkingDirectory's tasks did on its worker, each with its one
+        attempt (none when skipped), created after every task run the execution has."""
+        from django.db.models import Max
+
+        top = TaskRun.objects.filter(execution_id=self.execution.id).aggregate(top=Max("seq"))["top"]
+        seq = max([-1 if top is None else top, *(created.seq for created in self.created)]) + 1
+        for child in children:
+            history = [{"state": State.CREATED.value, "date": child.start_date}]
+            attempts = []
+            if child.ran:
+                history.append({"state": State.RUNNING.value, "date": child.start_date})
+                attempt = {"workerId": worker_id, "state": {"current": child.reported.value, "histories": [
+                    {"state": State.RUNNING.value, "date": child.start_date},
+                    {"state": child.reported.value, "date": child.end_date}]}}
+                if child.error:
+                    attempt["error"] = child.error
+                attempts.append(attempt)
+            history.append({"state": child.state.value, "date": child.end_date})
+            created = TaskRun(
+                id=child.id, execution=self.execution, task_id=child.task_id, parent_task_run_id=run.id,
+                state=child.state.value, seq=seq, state_history=history, attempts=attempts,
+                attempt_count=len(attempts), outputs=dict(child.outputs) if child.outputs else None,
+            )
+            seq += 1
+            self.full[created.id] = created
+            self.created.append(created)
+            if child.labels:
+                self.execution.labels = merge_labels(self.execution.labels or [], list(child.labels))
 
     def _admit(self, graph: FlowGraph) -> bool:
         """The flow's `concurrency` limit, checked when an execution would start: False when it

@@ -58,6 +58,22 @@ class TaskResult(TypedDict):
     error: NotRequired[str]
     # Labels the task sets on its execution (the Labels task): [{key, value}]
     labels: NotRequired[list[dict[str, str]]]
+    # A WorkingDirectory's: what each of its tasks did on the worker, in the order they ran.
+    children: NotRequired[list["ChildResult"]]
+
+
+class ChildResult(TypedDict):
+    """One task run inside a WorkingDirectory: its id is made by the worker (workers/ids.py),
+    and it had one attempt (none when its `runIf` was false: SKIPPED)."""
+
+    taskRunId: str
+    taskId: str
+    state: str
+    outputs: dict[str, Any] | None
+    startDate: str
+    endDate: str
+    error: NotRequired[str]
+    labels: NotRequired[list[dict[str, str]]]
 
 
 class WorkerJob(TypedDict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator import messages
@@ -42,13 +43,33 @@ class RunContext:
         self.stop_requested = threading.Event()
         self.started = iso_now()  # when the attempt started, for the RUNNING notice
         self.stop_reason: str | None = None  # "timeout" or "killed", once asked to stop
+        # Inside a WorkingDirectory (workers/working_directory.py): the directory its tasks share,
+        # the results of those that ran, and the one running now (stopped with this attempt).
+        self.directory: Path | None = None
+        self.children: list[messages.ChildResult] = []
+        self._child: RunContext | None = None
 
     def stop(self, reason: str) -> None:
         """Ask the running task to end now (workers/watch.py); the first reason given stays."""
         with self._lock:
             if self.stop_reason is None:
                 self.stop_reason = reason
+            child = self._child
         self.stop_requested.set()
+        if child is not None:
+            child.stop(reason)
+
+    def child(self, job: messages.WorkerJob) -> "RunContext":
+        """The context of a task run this attempt runs itself (a WorkingDirectory's task): the
+        same log stream and directory; stopping this attempt stops it."""
+        child = RunContext(job, self._emit)
+        child.directory = self.directory
+        with self._lock:
+            self._child = child
+            reason = self.stop_reason
+        if reason is not None:
+            child.stop(reason)
+        return child
 
     def render(self, value: Any) -> Any:
         if not self._inputs_revealed:

@@ -6,8 +6,9 @@ validation, the flow's JSON Schema, the plugin documentation and, for runnable t
 properties the worker hands to `run()` after rendering.
 
 Runnable types run on workers (`run` is set); flowable types are decided by the executor
-(`run` is None, their semantics live in `executor/`). Pure Python: importing this module must
-not touch Django.
+(`run` is None, their semantics live in `executor/`), except a flowable with a `run` (the
+WorkingDirectory), whose children a worker runs as one job. Pure Python: importing this module
+must not touch Django.
 """
 
 from __future__ import annotations

@@ -51,8 +51,9 @@ def handle_job(job: messages.WorkerJob) -> None:
     bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, message)
 
 
-def run_job(job: messages.WorkerJob) -> messages.TaskResult:
-    ctx = RunContext(job, _emit_logs)
+def run_job(job: messages.WorkerJob, ctx: RunContext | None = None) -> messages.TaskResult:
+    """Run one attempt; `ctx` is given for a task run inside another (a WorkingDirectory's)."""
+    ctx = ctx or RunContext(job, _emit_logs)
     start = iso_now()
     outputs: dict[str, Any] | None = None
     error: str | None = None
@@ -73,7 +74,11 @@ def run_job(job: messages.WorkerJob) -> messages.TaskResult:
     finally:
         watch.untrack(token)
     if ctx.stop_reason == TIMEOUT:
-        state, error, outputs = State.FAILED, f"Timeout: the task ran longer than {job['task'].get('timeout')}", None
+        limit = job["task"].get("timeout")
+        # Without a timeout of its own, it was stopped with the WorkingDirectory holding it.
+        error = f"Timeout: the task ran longer than {limit}" if limit else \
+            "Timeout: stopped when the task holding it ran longer than its timeout"
+        state, outputs = State.FAILED, None
     elif ctx.stop_reason == KILLED:
         state, error, outputs = State.KILLED, None, None
         ctx.log("WARN", "The execution was killed: the task stopped")
@@ -93,6 +98,8 @@ def run_job(job: messages.WorkerJob) -> messages.TaskResult:
         result["error"] = ctx.hooks.mask(error)
     elif ctx.labels:
         result["labels"] = ctx.labels
+    if ctx.children:
+        result["children"] = ctx.children
     return result
 
 

@@ -5,6 +5,11 @@ Restart, change of state and replay share one rule, *reopening*: the task runs t
 back to work, every flowable above them becomes RUNNING again, and what those flowables ran
 because something had failed or ended — their `errors` and `finally` branches — is removed, to
 run again when the time comes. The decisions that follow are the executor's usual ones.
+
+The tasks of a WorkingDirectory ran on a worker in a directory that is gone: none of them runs
+again alone. A restart runs the whole WorkingDirectory again (a new attempt, its earlier task
+runs removed), a replay from one of its tasks replays from the WorkingDirectory, and their
+states cannot be changed by hand.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ def restart(flow: FlowGraph, view: ExecutionView) -> list[Action]:
     # A failure inside an `errors` or `finally` branch is not restarted: the branch is removed,
     # and runs again if what it handles fails again.
     failed = [run for run in view.task_runs
-              if run.state in (State.FAILED, State.KILLED) and not _in_side_branch(flow, view, run)]
+              if run.state in (State.FAILED, State.KILLED) and not _in_side_branch(flow, view, run)
+              and _worker_job_of(flow, view, run) is None]
     # Only the deepest failures run again: a flowable that failed because a child did is reopened
     # as the child's ancestor.
     parents_of_failed = {run.parent_id for run in failed}
@@ -82,6 +88,10 @@ def change_state(flow: FlowGraph, view: ExecutionView, task_run_id: str, state: 
     if state not in SETTABLE:
         raise ValueError(f"a task run can be set to {', '.join(sorted(s.value for s in SETTABLE))}, not {state}")
     run = _find(view, task_run_id)
+    holder = _worker_job_of(flow, view, run)
+    if holder is not None:
+        raise ValueError(f"task run {task_run_id} ({run.task_id}) ran inside the WorkingDirectory {holder.task_id}, "
+                         f"whose directory is gone: change the state of {holder.task_id} instead")
     if not run.state.is_terminal:
         raise ValueError(f"task run {task_run_id} ({run.task_id}) is {run.state}: only an ended task run can change "
                          f"state")
@@ -101,6 +111,7 @@ def replay_runs(flow: FlowGraph, view: ExecutionView, task_run_id: str | None) -
     if task_run_id is None:
         return []
     target = _find(view, task_run_id)
+    target = _worker_job_of(flow, view, target) or target  # its directory is gone: replay all of it
     ancestors = _ancestors(view, target)
     removed = {run.id for run in view.task_runs if run.seq >= target.seq and run.id not in ancestors}
     removed |= _side_branches(flow, view, ancestors)
@@ -123,6 +134,9 @@ def _reopen(flow: FlowGraph, view: ExecutionView, targets: Mapping[str, State | 
             actions.append(DeleteTaskRun(run.id))
         elif run.id in targets:
             actions += _reopen_one(flow, run, targets[run.id])
+            if targets[run.id] is None and _is_worker_job(flow, run):
+                # Its next attempt runs every task again, in a new directory.
+                actions += [DeleteTaskRun(child.id) for child in view.children(run.id)]
         elif run.id in ancestors and run.state is not State.RUNNING:
             if run.state.is_terminal:
                 actions.append(SetTaskRunState(run.id, State.RESTARTED))
@@ -142,8 +156,25 @@ def _reopen_one(flow: FlowGraph, run: TaskRunView, state: State | None) -> list[
 
 
 def _is_runnable(flow: FlowGraph, run: TaskRunView) -> bool:
+    """Whether it runs again as a new attempt on a worker (a WorkingDirectory too)."""
     node = flow.nodes.get(run.task_id)
-    return node is not None and node.kind == "runnable"
+    return node is not None and node.dispatched
+
+
+def _is_worker_job(flow: FlowGraph, run: TaskRunView) -> bool:
+    node = flow.nodes.get(run.task_id)
+    return node is not None and node.worker_job
+
+
+def _worker_job_of(flow: FlowGraph, view: ExecutionView, run: TaskRunView) -> TaskRunView | None:
+    """The WorkingDirectory task run that ran `run` on its worker, if one did."""
+    if run.parent_id is None:
+        return None
+    try:
+        parent = view.run(run.parent_id)
+    except KeyError:
+        return None
+    return parent if _is_worker_job(flow, parent) else None
 
 
 def _find(view: ExecutionView, task_run_id: str) -> TaskRunView:

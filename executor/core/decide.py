@@ -172,10 +172,11 @@ class StepContext:
 
     def create(self, node: TaskNode, parent_id: str | None, *, value: str | None = None,
                iteration: int | None = None) -> None:
-        """A task run for `node`: RUNNING for a flowable, CREATED and dispatched for a runnable,
-        SKIPPED when its `runIf` is false, FAILED when `runIf` cannot be rendered."""
+        """A task run for `node`: RUNNING for a flowable, CREATED and dispatched for a runnable
+        (and a flowable run by a worker), SKIPPED when its `runIf` is false, FAILED when `runIf`
+        cannot be rendered."""
         run_id = self.new_id()
-        state = State.RUNNING if node.kind == "flowable" else State.CREATED
+        state = State.CREATED if node.dispatched else State.RUNNING
         failure = None
         if "runIf" in node.definition:
             probe = TaskRunView(id=run_id, task_id=node.id, parent_id=parent_id, state=state, seq=self.next_seq,

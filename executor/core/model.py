@@ -25,6 +25,9 @@ class TaskNode:
     definition: Mapping[str, Any]  # the task as written in the flow
     # Named lists of child tasks: "tasks", "errors", "finally", "then", "else", …
     branches: Mapping[str, tuple["TaskNode", ...]] = field(default_factory=dict)
+    # A flowable whose children a worker runs, all of them in one job (a WorkingDirectory): its
+    # task run is dispatched like a runnable's, and its result brings its children's.
+    worker_job: bool = False
 
     @property
     def disabled(self) -> bool:
@@ -45,6 +48,11 @@ class TaskNode:
 
     def branch(self, name: str) -> tuple["TaskNode", ...]:
         return self.branches.get(name, ())
+
+    @property
+    def dispatched(self) -> bool:
+        """Whether its task runs are sent to a worker as jobs (runnables and worker jobs)."""
+        return self.kind == "runnable" or self.worker_job
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +88,8 @@ def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode]) -> TaskNode
         if task_type.generated_tasks is not None:
             branches["tasks"] = tuple(_node(child, nodes) for child in task_type.generated_tasks(dict(definition)))
     node = TaskNode(
-        id=definition["id"], type=task_type.name, kind=task_type.kind, definition=definition, branches=branches
+        id=definition["id"], type=task_type.name, kind=task_type.kind, definition=definition, branches=branches,
+        worker_job=task_type.kind == "flowable" and task_type.run is not None,
     )
     nodes[node.id] = node
     return node

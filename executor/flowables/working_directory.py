@@ -1,10 +1,13 @@
 """`io.kestra.plugin.core.flow.WorkingDirectory`: run runnable tasks one after the other in one
 shared working directory, on one worker. The flow validator refuses flowable children and
-children with their own `workerGroup` (the group is set on the WorkingDirectory)."""
+children with their own `workerGroup` (the group is set on the WorkingDirectory).
+
+Unlike the other flowables it has a `run`: its task run is one job, which a worker runs
+(workers/working_directory.py); executor/core/flowables/working_directory.py says why."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -37,5 +40,14 @@ class WorkingDirectoryProperties(FlowableBase):
     cache: Cache | None = None
 
 
+def _run(props: WorkingDirectoryProperties, ctx: Any) -> dict[str, Any]:
+    from workers.working_directory import run_working_directory  # the worker's side, loaded there only
+
+    return run_working_directory(props, ctx)
+
+
+# The tasks render themselves, one by one; the files are rendered once the directory exists.
+_RAW = frozenset({"tasks", "errors", "finally", "inputFiles", "outputFiles", "namespaceFiles", "cache"})
+
 register(TaskType(name=NAME, properties=WorkingDirectoryProperties, kind="flowable", aliases=ALIASES,
-                  title="Run tasks in a shared working directory"))
+                  title="Run tasks in a shared working directory", run=_run, raw_properties=_RAW))

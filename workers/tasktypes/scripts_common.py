@@ -11,7 +11,9 @@ A run gets a directory of its own, removed afterwards:
         downloads/  local copies of the `kestra:///…` files the commands name
 
 HOME and the temporary directory sit beside the working directory rather than in it, so that a
-glob such as `*` or `**/*.csv` never collects a tool's cache or temporary files.
+glob such as `*` or `**/*.csv` never collects a tool's cache or temporary files. Inside a
+WorkingDirectory, `work/` is the directory its tasks share (kept when the task ends); the rest is
+the task's own.
 
 The process sees a clean environment (`build_env`), not the worker's: a worker holds secrets
 (SECRET_*, the database and broker URLs) that a script must only get when a flow passes them on
@@ -104,11 +106,15 @@ class Workspace:
         return self.root / "downloads"
 
     @classmethod
-    def create(cls) -> Workspace:
+    def create(cls, shared: Path | None = None) -> Workspace:
+        """A task's directories; `shared` is a WorkingDirectory's, used as the working directory."""
         root = Path(tempfile.mkdtemp(prefix="harrier-task-", dir=os.environ.get("HARRIER_SCRIPTS_DIR") or None))
-        space = cls(root=root, work=root / "work", output=root / "output", home=root / "home", tmp=root / "tmp")
-        for path in (space.work, space.output, space.home, space.tmp, space.downloads):
+        space = cls(root=root, work=shared or root / "work", output=root / "output", home=root / "home",
+                    tmp=root / "tmp")
+        for path in (space.output, space.home, space.tmp, space.downloads):
             path.mkdir()
+        if shared is None:
+            space.work.mkdir()
         return space
 
     def localize(self, ctx: RunContext, text: str) -> str:
@@ -221,7 +227,8 @@ def run_script(props: ScriptProperties, ctx: RunContext, prepare: Callable[[Work
 
     if props.targetOS == "WINDOWS":
         raise TaskFailure("targetOS WINDOWS: this worker runs scripts on Linux")
-    space = Workspace.create()
+    space = Workspace.create(ctx.directory)
+    prepared: Prepared | None = None
     try:
         # Kestra's variables of script tasks, for the properties rendered from here on.
         ctx.variables["workingDir"] = str(space.work)
@@ -263,6 +270,9 @@ def run_script(props: ScriptProperties, ctx: RunContext, prepare: Callable[[Work
             outputs["metrics"] = output.metrics
         return outputs
     finally:
+        if ctx.directory is not None and prepared is not None:
+            for name in prepared.hidden:  # the task's own files leave the shared directory with it
+                (space.work / name).unlink(missing_ok=True)
         space.remove()
 
 

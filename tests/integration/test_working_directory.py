@@ -1,0 +1,210 @@
+"""The WorkingDirectory through real executor, worker and indexer processes: its tasks run on one
+worker in one directory, and their task runs are created from the one result it sends."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.models import Execution, LogEntry, TaskRun
+from orchestrator.repository import create_execution, deploy
+from orchestrator.states import State
+from tests.compat.test_kestra_cases import VALIDS
+from tests.harness import wait_for, with_namespace
+from workers.tasktypes.scripts_files import internal_storage
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+WD = "io.kestra.plugin.core.flow.WorkingDirectory"
+
+
+def test_tasks_share_files_and_see_the_outputs_of_the_tasks_before_them(run_flow):
+    source = f"""
+id: wd-share
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    inputFiles:
+      seed.txt: "from the flow"
+    outputFiles:
+      - "*.csv"
+    tasks:
+      - id: write
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - printf 'a,b\\n1,2\\n' > data.csv
+          - echo "$(cat seed.txt)"
+          - echo '::{{"outputs":{{"rows":1}}}}::'
+      - id: read
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - test "$(pwd)" = "{{{{ workingDir }}}}"
+          - echo "rows {{{{ outputs.write.vars.rows }}}} in $(tail -n 1 data.csv)"
+      - id: mine
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{{{ parents | length }}}} {{{{ workerTaskrun.id == taskrun.parentId }}}}"
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ outputs.write.vars.rows }}}} {{{{ outputs.read.exitCode }}}}"
+"""
+    outcome = run_flow(source, expect_logs=2)
+    assert outcome.state == "SUCCESS", [(e.task_id, e.message) for e in outcome.logs]
+    assert [run.task_id for run in outcome.runs] == ["wd", "write", "read", "mine", "after"]
+    wd = outcome.run("wd")
+    assert {run.parent_task_run_id for run in outcome.runs if run.task_id in ("write", "read", "mine")} == {wd.id}
+    assert "from the flow" in outcome.logs_of("write")
+    assert outcome.logs_of("read") == ["rows 1 in 1,2"]
+    assert outcome.run("write").attempts[0]["state"]["current"] == "SUCCESS"
+    assert outcome.run("mine").outputs == {"value": "0 true"}
+    assert outcome.run("after").outputs == {"value": "1 0"}
+    assert len(wd.attempts) == 1
+    if internal_storage() is not None:
+        uri = wd.outputs["outputFiles"]["data.csv"]
+        assert uri.startswith("kestra:///") and wd.id in uri
+
+
+def test_a_failing_task_stops_the_rest_and_its_errors_run_in_the_same_directory(run_flow):
+    source = f"""
+id: wd-fail
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    tasks:
+      - id: prepare
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo partial > state.txt
+      - id: boom
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - exit 4
+      - id: never
+        type: io.kestra.plugin.core.log.Log
+        message: unreachable
+    errors:
+      - id: inspect
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo "left $(cat state.txt)"
+    finally:
+      - id: last
+        type: io.kestra.plugin.core.log.Log
+        message: "finally {{{{ errorLogs()[0].taskId }}}}"
+  - id: not-reached
+    type: io.kestra.plugin.core.log.Log
+    message: unreachable
+"""
+    outcome = run_flow(source, expect_logs=3)
+    assert outcome.state == "FAILED"
+    states = {run.task_id: run.state for run in outcome.runs}
+    assert states == {"wd": "FAILED", "prepare": "SUCCESS", "boom": "FAILED", "inspect": "SUCCESS",
+                      "last": "SUCCESS"}
+    assert "exit code 4" in outcome.run("boom").attempts[0]["error"]
+    assert outcome.logs_of("inspect") == ["left partial"]
+    assert outcome.logs_of("last") == ["finally boom"]
+    assert "Task boom failed" in outcome.run("wd").attempts[0]["error"]
+
+
+def test_the_corpus_flow_runs_and_its_errors_branch_catches_a_failure(cluster, namespace):
+    source = with_namespace((VALIDS / "working-directory.yaml").read_text(), namespace)
+    flow, _ = deploy(source)
+    good = create_execution(flow.namespace, flow.flow_id, inputs={"failed": "false"})
+    bad = create_execution(flow.namespace, flow.flow_id, inputs={"failed": "true"})
+    for execution_id in (good.id, bad.id):
+        wait_for(lambda: State(Execution.objects.get(id=execution_id).state).is_terminal, 60, "the execution")
+    good_runs = {run.task_id: run for run in TaskRun.objects.filter(execution_id=good.id)}
+    assert Execution.objects.get(id=good.id).state == "SUCCESS"
+    assert "disabled" not in good_runs and "error-t1" not in good_runs
+    if internal_storage() is not None:
+        uri = good_runs["second"].outputs["uris"]["out/stay.txt"]
+        assert good_runs["2_end"].outputs == {"value": uri}
+    bad_runs = {run.task_id: run for run in TaskRun.objects.filter(execution_id=bad.id)}
+    assert Execution.objects.get(id=bad.id).state == "FAILED"
+    assert bad_runs["first"].state == "FAILED" and "second" not in bad_runs
+    assert bad_runs["error-t1"].outputs == {"value": "Error Trigger ! error-t1"}
+
+
+@pytest.mark.parametrize("name", ["working-directory-inputs.yml", "working-directory-outputs.yml",
+                                  "working-directory-taskrun.yml", "working-directory-taskrun-nested.yml",
+                                  "working-directory-each.yaml", "working-directory-cache.yml"])
+def test_the_other_corpus_flows_run(cluster, namespace, name):
+    if internal_storage() is None and name != "working-directory-taskrun.yml":
+        pytest.skip("LocalFiles needs the internal storage")
+    flow, _ = deploy(with_namespace((VALIDS / name).read_text(), namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    execution = wait_for(lambda: _ended(execution.id), 60, f"{name} to end")
+    runs = list(TaskRun.objects.filter(execution_id=execution.id))
+    assert execution.state == "SUCCESS", [(r.task_id, r.state, r.attempts) for r in runs]
+    by_task = {run.task_id: run for run in runs}
+    if name == "working-directory-inputs.yml":
+        assert "input.txt" in by_task["inputFiles"].outputs["uris"]
+    if name == "working-directory-outputs.yml":
+        assert "output.txt" in by_task["workingDir"].outputs["outputFiles"]
+    if name == "working-directory-each.yaml":
+        assert by_task["2_end"].outputs["value"].startswith("kestra:///")
+    if name == "working-directory-cache.yml":
+        warned = LogEntry.objects.filter(execution_id=execution.id, task_id="workingDir", level="WARN")
+        wait_for(lambda: warned.exists(), 10, "the warning about cache")
+
+
+def _ended(execution_id: str):
+    execution = Execution.objects.get(id=execution_id)
+    return execution if State(execution.state).is_terminal else None
+
+
+def test_killing_stops_the_running_task_and_starts_no_other(cluster, namespace):
+    from executor.service import kill_execution
+
+    source = with_namespace(f"""
+id: wd-kill
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    tasks:
+      - id: long
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo started
+          - sleep 60
+      - id: next
+        type: io.kestra.plugin.core.log.Log
+        message: must not run
+""", namespace)
+    flow, _ = deploy(source)
+    execution = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: LogEntry.objects.filter(execution_id=execution.id, message="started").exists(), 30,
+             "the task to start")
+    kill_execution(execution.id)
+    assert Execution.objects.get(id=execution.id).state == "KILLED"
+    # The worker stops the script: a following job runs on a free slot soon after.
+    wait_for(lambda: LogEntry.objects.filter(execution_id=execution.id, level="WARN",
+                                             message__contains="killed").exists(), 20, "the task to stop")
+    assert not LogEntry.objects.filter(execution_id=execution.id, message="must not run").exists()
+    runs = {run.task_id: run.state for run in TaskRun.objects.filter(execution_id=execution.id)}
+    assert runs == {"wd": "KILLED"}
+
+
+def test_its_timeout_stops_the_task_and_fails_it(run_flow):
+    source = f"""
+id: wd-timeout
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    timeout: PT1S
+    tasks:
+      - id: long
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - sleep 30
+      - id: next
+        type: io.kestra.plugin.core.log.Log
+        message: must not run
+"""
+    outcome = run_flow(source, timeout=30)
+    assert outcome.state == "FAILED"
+    assert {run.task_id: run.state for run in outcome.runs} == {"wd": "FAILED", "long": "FAILED"}
+    assert "Timeout" in outcome.run("wd").attempts[0]["error"]
+    assert "Timeout" in outcome.run("long").attempts[0]["error"]
