@@ -208,3 +208,62 @@ tasks:
     assert {run.task_id: run.state for run in outcome.runs} == {"wd": "FAILED", "long": "FAILED"}
     assert "Timeout" in outcome.run("wd").attempts[0]["error"]
     assert "Timeout" in outcome.run("long").attempts[0]["error"]
+
+
+def test_a_duplicate_result_changes_nothing(run_flow):
+    import orjson
+
+    from executor.service import handle_message
+    from workers.claims import get_claims, result_key
+
+    source = f"""
+id: wd-duplicate
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    tasks:
+      - id: one
+        type: io.kestra.plugin.core.debug.Return
+        format: one
+"""
+    outcome = run_flow(source)
+    assert outcome.state == "SUCCESS"
+    wd = outcome.run("wd")
+    kept = get_claims().kept_result(result_key(wd.id, 1))
+    assert kept is not None
+    message = orjson.loads(kept)
+    execution = outcome.execution
+    execution.state = State.RUNNING.value  # even were the execution still running
+    execution.save(update_fields=["state"])
+    handle_message(message)
+    runs = list(TaskRun.objects.filter(execution_id=execution.id).order_by("seq"))
+    assert [(run.task_id, run.state, len(run.attempts)) for run in runs] == [("wd", "SUCCESS", 1),
+                                                                            ("one", "SUCCESS", 1)]
+
+
+def test_its_retry_runs_every_task_again_in_a_new_directory(run_flow):
+    source = f"""
+id: wd-retry
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    retry: {{type: constant, interval: PT0.1S, maxAttempt: 2}}
+    tasks:
+      - id: write
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - test ! -e marker
+          - touch marker
+      - id: flaky
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - "exit {{{{ workerTaskrun.attemptsCount == 0 ? 1 : 0 }}}}"
+"""
+    outcome = run_flow(source, timeout=30)
+    assert outcome.state == "SUCCESS", [(r.task_id, r.state, r.attempts) for r in outcome.runs]
+    wd = outcome.run("wd")
+    assert [attempt["state"]["current"] for attempt in wd.attempts] == ["FAILED", "SUCCESS"]
+    assert [(run.task_id, run.state) for run in outcome.runs if run.task_id != "wd"] == [
+        ("write", "SUCCESS"), ("flaky", "FAILED"), ("write", "SUCCESS"), ("flaky", "SUCCESS")]
