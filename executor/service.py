@@ -147,10 +147,25 @@ class NotApplicable(ValueError):
     """The action does not apply to the execution as it is (restart a running one…)."""
 
 
-def restart_execution(execution_id: str) -> None:
+def restart_execution(execution_id: str, revision: int | None = None) -> Execution | None:
     """Restart a FAILED or KILLED execution under its id: its failed task runs run again.
-    Raises LookupError when it does not exist and NotApplicable when it cannot restart."""
-    _act(execution_id, lambda graph, view: restart(graph, view))
+    On another revision of the flow it is a new execution instead — a replay from its first
+    failed task run — which is returned. Raises LookupError when it does not exist and
+    NotApplicable when it cannot restart."""
+    if revision is None:
+        _act(execution_id, lambda graph, view: restart(graph, view))
+        return None
+    execution = Execution.objects.filter(id=execution_id).first()
+    if execution is None:
+        raise LookupError(f"execution {execution_id} does not exist")
+    if revision == execution.flow_revision:
+        return restart_execution(execution_id)
+    if State(execution.state) not in (State.FAILED, State.KILLED):
+        raise NotApplicable(f"execution {execution_id} is {execution.state}: only a FAILED or KILLED execution can "
+                            f"be restarted")
+    failed = TaskRun.objects.filter(execution_id=execution_id, state__in=[State.FAILED.value, State.KILLED.value]) \
+        .order_by("seq").values_list("id", flat=True).first()
+    return replay_execution(execution_id, failed, revision)
 
 
 def change_task_run_state(execution_id: str, task_run_id: str, state: State) -> None:
@@ -543,7 +558,8 @@ class Step:
             _parse_date(result["startDate"])
         verdict = judge_result(
             node, _run_view(run), result["attempt"], reported, result.get("outputs"),
-            retry=task_policy(node.definition, graph.data), first_start=first_start, now=self.moment,
+            retry=task_policy(node.definition, graph.data, [holder.definition for holder in graph.ancestors(node.id)]),
+            first_start=first_start, now=self.moment,
         )
         if verdict is None:
             return None

@@ -63,16 +63,27 @@ class FlowGraph:
     root: TaskNode  # a pseudo-Sequential holding the flow's tasks, errors and finally
     nodes: Mapping[str, TaskNode]
     data: Mapping[str, Any]
+    # The flowable holding each task, by id (tasks at the flow's top level have none).
+    parents: Mapping[str, str] = field(default_factory=dict)
 
     def node(self, task_id: str) -> TaskNode:
         return self.nodes[task_id]
+
+    def ancestors(self, task_id: str) -> list[TaskNode]:
+        """The flowables holding a task, nearest first."""
+        found = []
+        parent = self.parents.get(task_id)
+        while parent is not None and len(found) < len(self.nodes):
+            found.append(self.nodes[parent])
+            parent = self.parents.get(parent)
+        return found
 
 
 ROOT_TYPE = "io.kestra.plugin.core.flow.Sequential"
 ROOT_ID = ""  # the pseudo task holding the flow's top-level lists; it never has a task run
 
 
-def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode]) -> TaskNode:
+def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode], parents: dict[str, str]) -> TaskNode:
     task_type = registry.get(definition["type"])
     if task_type is None:
         raise ValueError(f"unknown task type {definition['type']}")
@@ -82,11 +93,14 @@ def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode]) -> TaskNode
         # `cases.<value>`, a Dag's `tasks[i].task`); only plain task lists are named branches.
         lists = set(registry.task_list_properties(task_type))
         for path, child in child_tasks(definition):
-            child_node = _node(child, nodes)
+            child_node = _node(child, nodes, parents)
+            parents[child_node.id] = definition["id"]
             if len(path) == 2 and path[0] in lists:
                 branches[path[0]] = (*branches.get(path[0], ()), child_node)
         if task_type.generated_tasks is not None:
-            branches["tasks"] = tuple(_node(child, nodes) for child in task_type.generated_tasks(dict(definition)))
+            generated = tuple(_node(child, nodes, parents) for child in task_type.generated_tasks(dict(definition)))
+            parents.update((child.id, definition["id"]) for child in generated)
+            branches["tasks"] = generated
     node = TaskNode(
         id=definition["id"], type=task_type.name, kind=task_type.kind, definition=definition, branches=branches,
         worker_job=task_type.kind == "flowable" and task_type.run is not None,
@@ -98,14 +112,16 @@ def _node(definition: Mapping[str, Any], nodes: dict[str, TaskNode]) -> TaskNode
 def build_graph(data: Mapping[str, Any], revision: int) -> FlowGraph:
     """The task tree of a validated flow definition."""
     nodes: dict[str, TaskNode] = {}
+    parents: dict[str, str] = {}
     branches = {
-        name: tuple(_node(task, nodes) for task in data.get(key) or ())
+        name: tuple(_node(task, nodes, parents) for task in data.get(key) or ())
         for name, key in (("tasks", "tasks"), (BRANCH_ERRORS, "errors"), (BRANCH_FINALLY, "finally"),
                           (BRANCH_AFTER, "afterExecution"))
     }
     root = TaskNode(id=ROOT_ID, type=ROOT_TYPE, kind="flowable", definition={}, branches=branches)
     return FlowGraph(
-        id=data["id"], namespace=data["namespace"], revision=revision, root=root, nodes=nodes, data=data
+        id=data["id"], namespace=data["namespace"], revision=revision, root=root, nodes=nodes, data=data,
+        parents=parents,
     )
 
 

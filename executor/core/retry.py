@@ -1,7 +1,7 @@
 """Retries of a failed attempt: when the next attempt starts, or that there is none.
 
-A task's own `retry` applies first; without one, the flow's `retry` (behavior RETRY_FAILED_TASK,
-the default) applies to each of its tasks. Kestra's three policies:
+A task's own `retry` applies first; without one, that of the nearest flowable holding it; without
+any, the flow's `retry` (behavior RETRY_FAILED_TASK, the default) applies to each of its tasks. Kestra's three policies:
 
 - `constant`: every `interval`;
 - `exponential`: `interval`, then × `delayFactor` (default 2) after each failure, at most
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from orchestrator.flowlang.types import parse_duration
 
@@ -89,12 +89,15 @@ class RetryPolicy:
         return at
 
 
-def task_policy(task: Mapping[str, Any], flow: Mapping[str, Any]) -> RetryPolicy | None:
-    """The policy that retries a failed attempt of this task: its own, else the flow's when the
-    flow retries failed tasks (not when it creates new executions)."""
-    own = task.get("retry")
-    if own is not None:
-        return RetryPolicy.of(own)
+def task_policy(task: Mapping[str, Any], flow: Mapping[str, Any],
+                holders: Iterable[Mapping[str, Any]] = ()) -> RetryPolicy | None:
+    """The policy that retries a failed attempt of this task: its own, else that of the nearest
+    flowable holding it (`holders`, nearest first) that has one, else the flow's when the flow
+    retries failed tasks (not when it creates new executions)."""
+    for definition in (task, *holders):
+        own = definition.get("retry")
+        if own is not None:
+            return RetryPolicy.of(own)
     flow_retry = flow.get("retry")
     if isinstance(flow_retry, Mapping) and flow_retry.get("behavior") != CREATE_NEW_EXECUTION:
         return RetryPolicy.of(flow_retry)

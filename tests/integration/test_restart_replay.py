@@ -95,3 +95,14 @@ def test_the_execution_command_refuses_what_does_not_apply(run_flow):
         call_command("execution", "restart", outcome.execution.id)
     with pytest.raises(CommandError, match="has no task run nope"):
         call_command("execution", "replay", outcome.execution.id, "--from", "nope")
+
+
+def test_restart_on_another_revision_is_a_new_execution_from_the_failed_task(run_flow, namespace):
+    outcome = run_flow(FLAKY)
+    deploy(with_namespace(FIXED, namespace))
+    out = io.StringIO()
+    call_command("execution", "restart", outcome.execution.id, "--revision", "2", stdout=out)
+    new_id = out.getvalue().split()[1]
+    done = _end(new_id)
+    assert done.state == "SUCCESS" and done.original_id == outcome.execution.id and done.flow_revision == 2
+    assert TaskRun.objects.get(execution=done, task_id="first").outputs == {"value": "one"}

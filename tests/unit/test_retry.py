@@ -112,3 +112,16 @@ def test_success_after_a_retry_is_a_warning_only_with_warning_on_retry():
 def test_a_result_for_a_retrying_run_from_an_old_attempt_is_ignored():
     retry = policy(type="constant", interval="PT1S", maxAttempt=3)
     assert judge_result(node(), run(1, State.RETRYING), 1, State.FAILED, None, retry=retry, now=T0) is None
+
+
+def test_the_nearest_flowable_holding_a_task_gives_its_retry_before_the_flow():
+    graph = build_graph({"id": "f", "namespace": "n", "retry": {"type": "constant", "interval": "PT9S", "maxAttempt": 9},
+                         "tasks": [{"id": "outer", "type": "io.kestra.plugin.core.flow.Sequential",
+                                    "retry": {"type": "constant", "interval": "PT1S", "maxAttempt": 2},
+                                    "tasks": [{"id": "inner", "type": "io.kestra.plugin.core.flow.Sequential",
+                                               "tasks": [{"id": "t", "type": FAIL}]}]}]}, 1)
+    holders = [holder.definition for holder in graph.ancestors("t")]
+    assert [holder["id"] for holder in holders] == ["inner", "outer"]
+    assert task_policy(graph.node("t").definition, graph.data, holders).max_attempt == 2
+    assert task_policy(graph.node("outer").definition, graph.data, graph.ancestors("outer")).max_attempt == 2
+    assert graph.ancestors("outer") == []

@@ -28,6 +28,8 @@ class Command(BaseCommand):
                             help="an input of the pause's onResume (repeatable)")
         restart = actions.add_parser("restart", help="run the failed task runs of a FAILED or KILLED execution again")
         restart.add_argument("execution_id")
+        restart.add_argument("--revision", type=int, default=None,
+                             help="restart on this revision of the flow (a new execution when it differs)")
         replay = actions.add_parser("replay", help="a new execution keeping what ran before a task run")
         replay.add_argument("execution_id")
         replay.add_argument("--from", dest="task_run_id", default=None, help="the task run to replay from "
@@ -51,7 +53,11 @@ class Command(BaseCommand):
             elif action == "resume":
                 service.resume_execution(execution_id, parse_inputs(options["input"]))
             elif action == "restart":
-                service.restart_execution(execution_id)
+                restarted = service.restart_execution(execution_id, options["revision"])
+                if restarted is not None:
+                    self.stdout.write(f"Execution {restarted.id} restarts {execution_id} on revision "
+                                      f"{restarted.flow_revision}")
+                    return
             elif action == "set-state":
                 service.change_task_run_state(execution_id, options["task_run_id"], State(options["state"]))
             else:
