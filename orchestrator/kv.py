@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from orchestrator.flowlang.types import parse_duration
+from orchestrator.input_types import duration_text
 from orchestrator.storage import Storage, StorageError, StorageFileNotFound, get_storage
 from orchestrator.storage.uris import StorageURI, namespace_segments, parse_uri
 
@@ -190,25 +191,8 @@ def parse_instant(text: str) -> _dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=_dt.timezone.utc)
 
 
-def iso_duration(delta: _dt.timedelta) -> str:
-    """Java's `Duration.toString()`, which Kestra writes: hours, minutes, seconds (`PT36H0.5S`),
-    each part of a negative duration signed (`PT-1M-30S`)."""
-    micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if micros == 0:
-        return "PT0S"
-    sign = "-" if micros < 0 else ""
-    seconds, fraction = divmod(abs(micros), 1_000_000)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    text = "PT"
-    if hours:
-        text += f"{sign}{hours}H"
-    if minutes:
-        text += f"{sign}{minutes}M"
-    if seconds or fraction:
-        decimals = f".{fraction:06d}".rstrip("0") if fraction else ""
-        text += f"{sign}{seconds}{decimals}S"
-    return text
+# Java's Duration.toString(), which Kestra writes (`PT36H0.5S`): the same as typed inputs use.
+iso_duration = duration_text
 
 
 def _duration(value: Any) -> _dt.timedelta:
