@@ -14,9 +14,9 @@ the executor creates their task runs from it.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
-import os
 from pathlib import Path
 from typing import Any, Mapping
 

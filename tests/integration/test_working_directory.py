@@ -267,3 +267,25 @@ tasks:
     assert [attempt["state"]["current"] for attempt in wd.attempts] == ["FAILED", "SUCCESS"]
     assert [(run.task_id, run.state) for run in outcome.runs if run.task_id != "wd"] == [
         ("write", "SUCCESS"), ("flaky", "FAILED"), ("write", "SUCCESS"), ("flaky", "SUCCESS")]
+
+
+def test_a_python_script_leaves_only_its_own_files_in_the_shared_directory(run_flow):
+    source = f"""
+id: wd-python
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    tasks:
+      - id: py
+        type: io.kestra.plugin.scripts.python.Script
+        script: |
+          open("made.txt", "w").write("by python")
+      - id: list
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - ls -A
+"""
+    outcome = run_flow(source, expect_logs=1)
+    assert outcome.state == "SUCCESS", [(e.task_id, e.message) for e in outcome.logs]
+    assert outcome.logs_of("list") == ["made.txt"]

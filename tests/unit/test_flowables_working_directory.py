@@ -168,7 +168,7 @@ def test_a_created_task_run_for_it_is_never_running_at_first():
     assert [a.state for a in created] == [State.CREATED]
 
 
-def test_the_flow_validator_keeps_flowables_out(tmp_path):
+def test_the_flow_validator_keeps_flowables_out():
     from orchestrator.flowlang import parse_flow
 
     source = f"""
