@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 
 from executor.flowables.for_each_item import MERGE, SPLIT, subflow_outputs_prefix
-from orchestrator.storage import get_storage, reset_storage, task_file_uri
+from orchestrator.storage import get_storage, task_file_uri
 from workers.context import RunContext
 from workers.runtime import execute
 from workers.tasktypes.for_each_item import items_of, parse_size
@@ -20,12 +20,8 @@ NS, FLOW, EXECUTION = "company.team", "etl", "E1"
 
 
 @pytest.fixture(autouse=True)
-def storage(settings, tmp_path):
-    settings.HARRIER_STORAGE = "local"
-    settings.HARRIER_STORAGE_PATH = str(tmp_path / "storage")
-    reset_storage()
-    yield get_storage()
-    reset_storage()
+def storage(local_storage):
+    return local_storage
 
 
 def run(task: dict, task_run: str = "S1", parent: str = "P1", inputs: dict | None = None) -> dict:

@@ -11,7 +11,6 @@ import tracemalloc
 
 import pytest
 
-from orchestrator.storage import get_storage, reset_storage
 from tests.httpserver import LocalServer, big_body
 from workers.context import RunContext, TaskFailure
 from workers.runtime import execute
@@ -21,12 +20,8 @@ DOWNLOAD = "io.kestra.plugin.core.http.Download"
 
 
 @pytest.fixture(autouse=True)
-def storage(settings, tmp_path):
-    settings.HARRIER_STORAGE = "local"
-    settings.HARRIER_STORAGE_PATH = str(tmp_path / "storage")
-    reset_storage()
-    yield get_storage()
-    reset_storage()
+def storage(local_storage):
+    return local_storage
 
 
 @pytest.fixture

@@ -6,20 +6,13 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import kv
-from orchestrator.storage import reset_storage
 from workers.runtime import run_job
 
 NS = "company.team"
 KV = "io.kestra.plugin.core.kv."
 
 
-@pytest.fixture(autouse=True)
-def local_storage(settings, tmp_path):
-    settings.HARRIER_STORAGE = "local"
-    settings.HARRIER_STORAGE_PATH = str(tmp_path / "storage")
-    reset_storage()
-    yield
-    reset_storage()
+pytestmark = pytest.mark.usefixtures("local_storage")
 
 
 def run(task: dict, namespace: str = NS) -> dict:

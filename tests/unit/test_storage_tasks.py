@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from orchestrator.storage import get_storage, input_file_uri, namespace_file_uri, reset_storage, task_file_uri
+from orchestrator.storage import input_file_uri, namespace_file_uri, task_file_uri
 from orchestrator.templating import TemplateError
 from workers import files
 from workers.context import RunContext, TaskFailure
@@ -20,12 +20,8 @@ STORAGE = "io.kestra.plugin.core.storage."
 
 
 @pytest.fixture(autouse=True)
-def storage(settings, tmp_path):
-    settings.HARRIER_STORAGE = "local"
-    settings.HARRIER_STORAGE_PATH = str(tmp_path / "storage")
-    reset_storage()
-    yield get_storage()
-    reset_storage()
+def storage(local_storage):
+    return local_storage
 
 
 def context(task: dict | None = None, trigger: dict | None = None, execution: str = EXECUTION,
