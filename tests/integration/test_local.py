@@ -11,7 +11,6 @@ import threading
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from tests.harness import ROOT, wait_for
 from tests.integration.test_execution import FAILING, SEQUENTIAL

@@ -10,7 +10,6 @@ import pytest
 from orchestrator import bus, messages
 from orchestrator.models import TaskRun
 from orchestrator.repository import create_execution, deploy, now
-from orchestrator.states import State
 from tests.harness import finished, wait_for, with_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

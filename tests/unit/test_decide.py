@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-import pytest
 
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, Log, SetExecutionState, SetTaskRunState, build_graph, decide,

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from executor.core import ExecutionView, build_graph, decide
-from executor.core.actions import SetTaskRunState, StartSubflow
+from executor.core.actions import StartSubflow
 from executor.core.decide import ContextRenderer, ViewDetails, apply_to_view
 from orchestrator.states import State
 
