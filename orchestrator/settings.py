@@ -165,6 +165,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Worker liveness (docs/workers.md): a message is acknowledged after its task ran, and put back
+# when the process running it dies, so a dying consumer loses nothing; a copy that then runs
+# twice is dropped by the claim on (task run, attempt). One message reserved per process: a long
+# job never holds shorter ones hostage behind it.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("HARRIER_PREFETCH", "1"))
@@ -174,7 +178,9 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message taken by a consumer that dies comes back after this long; the reconciler
-    # recovers executions much sooner, so this only bounds the worst case.
+    # recovers executions much sooner, so this only bounds the worst case. A job that runs
+    # longer than this is delivered a second time while it runs: the claim drops that copy, so
+    # task timeouts need not fit under it (docs/workers.md).
     "visibility_timeout": int(os.environ.get("HARRIER_VISIBILITY_TIMEOUT", "3600")),
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -206,5 +212,26 @@ HARRIER_ENVS_PREFIX = os.environ.get("HARRIER_ENVS_PREFIX", "ENV_")
 # The reconciler re-sends work for executions idle longer than this (seconds).
 HARRIER_RECONCILE_AFTER = env_float("HARRIER_RECONCILE_AFTER", 5.0)
 HARRIER_RECONCILE_INTERVAL = env_float("HARRIER_RECONCILE_INTERVAL", 2.0)
+# Worker liveness (workers/liveness.py, docs/workers.md): every worker process refreshes a
+# heartbeat in Redis this often (seconds), which expires after the TTL; the reconciler sends the
+# attempts of a worker silent that long again, as new attempts.
+HARRIER_HEARTBEAT_INTERVAL = env_float("HARRIER_HEARTBEAT_INTERVAL", 3.0)
+HARRIER_HEARTBEAT_TTL = env_float("HARRIER_HEARTBEAT_TTL", 10.0)
+# A task run's attempts lost with their worker are sent again without counting against its
+# `retry`, this many times; after that a loss counts as a failed attempt, so that a task that
+# kills its worker (out of memory…) cannot take workers down forever.
+HARRIER_LOST_ATTEMPTS = int(os.environ.get("HARRIER_LOST_ATTEMPTS", "3"))
 # Largest flow source accepted, in bytes.
 HARRIER_MAX_FLOW_BYTES = int(os.environ.get("HARRIER_MAX_FLOW_BYTES", str(1024 * 1024)))
+# --- io.harrier.celery.Task (workers/tasktypes/celery_task.py, docs/celery-tasks.md) ------------
+# The broker of the Celery cluster whose tasks flows run by name (Harrier's own by default), and
+# the result backend its workers store results in: Harrier reads them there. Only that task's
+# separate Celery app has a result backend; Harrier's own tasks keep none.
+HARRIER_CELERY_TASKS_BROKER = os.environ.get("HARRIER_CELERY_TASKS_BROKER") or CELERY_BROKER_URL
+# Celery's usual Redis setup keeps results on the broker's Redis: that is the default, when it is one.
+HARRIER_CELERY_RESULT_BACKEND = os.environ.get("HARRIER_CELERY_RESULT_BACKEND") or (
+    HARRIER_CELERY_TASKS_BROKER if HARRIER_CELERY_TASKS_BROKER.startswith(("redis://", "rediss://")) else "")
+# The `global_keyprefix` of the workers' result_backend_transport_options, when they set one.
+HARRIER_CELERY_RESULT_KEY_PREFIX = os.environ.get("HARRIER_CELERY_RESULT_KEY_PREFIX", "")
+# Where a task without `queue` goes: Celery's default queue unless set.
+HARRIER_CELERY_TASKS_QUEUE = os.environ.get("HARRIER_CELERY_TASKS_QUEUE", "celery")

@@ -6,3 +6,4 @@ from workers.tasktypes import http  # noqa: F401
 from workers.tasktypes import storage, storage_items  # noqa: F401
 from workers.tasktypes import kv  # noqa: F401
 from workers.tasktypes import for_each_item  # noqa: F401
+from workers.tasktypes import celery_task  # noqa: F401
