@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterable, Mapping
 import orjson
 from django.db import transaction
 
-from executor import delays, for_each_item, store
+from executor import delays, for_each_item, log_fetch, store
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
 )
-from executor.core.actions import DeleteTaskRun, ResumeExecution, ScheduleDelay, StartSubflow
+from executor.core.actions import DeleteTaskRun, FetchLogs, ResumeExecution, ScheduleDelay, StartSubflow
 from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
 )
@@ -418,6 +418,8 @@ class Step:
                 self.deleted.add(action.task_run_id)
             elif isinstance(action, ResumeExecution):
                 self._resume_other(action)
+            elif isinstance(action, FetchLogs):
+                self._fetch_logs(action)
             elif isinstance(action, ScheduleDelay):
                 if not Delay.objects.filter(execution_id=execution.id, task_run_id=action.task_run_id,
                                             kind=action.kind).exists():
@@ -797,6 +799,23 @@ class Step:
             _set_run_state(run, State.FAILED, self.stamp)
         else:
             run.outputs = {"resumed": action.execution_id}
+        self.changed.add(run.id)
+        execution_id = self.execution.id
+        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                  messages.evaluate(execution_id)))
+
+    def _fetch_logs(self, action: FetchLogs) -> None:
+        """The log Fetch task: the file is written in this step (the repository is here), its
+        outputs recorded, and the execution looked at again to end the task run; when it cannot
+        be written, the task run fails with the reason."""
+        from orchestrator.storage import StorageError
+
+        run = self._load(action.task_run_id)
+        try:
+            run.outputs = log_fetch.fetch(action, self.execution, run.task_id)
+        except (log_fetch.FetchRefused, StorageError) as error:
+            self._log(run, "ERROR", f"Unable to fetch the logs: {error}")
+            _set_run_state(run, State.FAILED, self.stamp)
         self.changed.add(run.id)
         execution_id = self.execution.id
         transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,

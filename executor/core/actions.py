@@ -96,5 +96,19 @@ class ResumeExecution:
     inputs: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class FetchLogs:
+    """Write the log lines of an execution to a file of `task_run_id` (the log Fetch task); the
+    shell records the outputs `uri` and `size`, or fails the task run with the reason. The
+    execution is looked for in `namespace`.`flow_id` (the current flow when not given)."""
+
+    task_run_id: str
+    execution_id: str
+    namespace: str | None
+    flow_id: str | None
+    task_ids: tuple[str, ...] | None
+    levels: tuple[str, ...]
+
+
 Action = (CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay | StartSubflow
-          | DeleteTaskRun | ResumeExecution)
+          | DeleteTaskRun | ResumeExecution | FetchLogs)

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from executor.core.actions import (
-    Action, CreateTaskRun, DeleteTaskRun, Dispatch, Log, ResumeExecution, ScheduleDelay, SetExecutionState,
-    SetTaskRunState, StartSubflow,
+    Action, CreateTaskRun, DeleteTaskRun, Dispatch, FetchLogs, Log, ResumeExecution, ScheduleDelay,
+    SetExecutionState, SetTaskRunState, StartSubflow,
 )
 from executor.core.retry import RetryPolicy
 from executor.core.context import lineage, with_parents
@@ -311,6 +311,8 @@ def apply_to_view(view: ExecutionView, actions: Iterable[Action]) -> ExecutionVi
             scheduled = scheduled | {(action.task_run_id, "start")}
         elif isinstance(action, ResumeExecution):
             scheduled = scheduled | {(action.task_run_id, "resume")}
+        elif isinstance(action, FetchLogs):
+            scheduled = scheduled | {(action.task_run_id, "fetch")}
     return replace(view, state=state, task_runs=tuple(runs.values()), scheduled=scheduled)
 
 

@@ -6,6 +6,6 @@ docs/flowable-tasks.md describes what each flowable does.
 """
 
 from executor.core.flowables import (  # noqa: F401
-    allow_failure, dag, each_parallel, each_sequential, exit, for_each_item, foreach, if_task, loop_until, parallel,
-    pause, resume, subflow, switch, working_directory,
+    allow_failure, dag, each_parallel, each_sequential, exit, for_each_item, foreach, if_task, log_fetch, loop_until,
+    parallel, pause, resume, subflow, switch, working_directory,
 )
