@@ -120,6 +120,12 @@ def main() -> None:
                            "samples_ms": samples}
     floor = workloads["celery-chain"]["per_task_ms"]
     ours = workloads["sequential"]["per_task_ms"]
+    script_tasks, script_overhead = args.get("script_tasks") or 0, None
+    if script_tasks:
+        scripts = _sequential(args["script_flow"], script_tasks, warmup + runs)[warmup:]
+        workloads["python-script"] = {"tasks": script_tasks, "runs": runs, "per_task_ms": statistics.median(scripts),
+                                      "samples_ms": scripts}
+        script_overhead = workloads["python-script"]["per_task_ms"] - ours
     foreach = {str(size): _foreach(size) for size in args.get("foreach") or []}
     print(json.dumps({"workloads": workloads, "ratio": ours / floor, "overhead_ms": ours - floor,
-                      "foreach": foreach}))
+                      "script_overhead_ms": script_overhead, "foreach": foreach}))

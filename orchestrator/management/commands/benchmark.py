@@ -9,6 +9,9 @@ Workloads:
   from the timestamps the executor records; median over several executions.
 - `celery-chain`: a Celery chain of N no-op tasks over the same broker and the same worker
   pool; per task = (end of the last link − send time) / N; median likewise.
+- `python-script`: a flow of M `scripts.python.Script` tasks running a trivial script (`--script-tasks`);
+  per task as `sequential`: what a Python script task costs end to end — its process start, the
+  `kestra` module, its outputs — beside a task that runs in the worker itself.
 - `foreach-<N>` (with `--foreach N …`): a ForEach over N values, all at once
   (`concurrencyLimit: 0`), one `debug.Return` each; the wall time of one execution, so that
   sizes can be compared (ten times the values should cost about ten times the time).
@@ -42,6 +45,14 @@ def _flow(tasks: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _script_flow(tasks: int) -> str:
+    lines = ["id: python-script", "namespace: harrier.benchmark", "tasks:"]
+    for index in range(tasks):
+        lines += [f"  - id: s{index}", "    type: io.kestra.plugin.scripts.python.Script",
+                  f"    script: \"x = {index}\""]
+    return "\n".join(lines) + "\n"
+
+
 class Command(BaseCommand):
     help = "Measure orchestration overhead per task against a raw Celery chain."
 
@@ -50,6 +61,8 @@ class Command(BaseCommand):
         parser.add_argument("--executions", type=int, default=7, help="runs of each workload (median)")
         parser.add_argument("--warmup", type=int, default=2, help="runs before measuring")
         parser.add_argument("--redis-db", type=int, default=13, help="Redis database the benchmark may flush")
+        parser.add_argument("--script-tasks", type=int, default=10,
+                            help="Python Script tasks in the python-script flow (0: skip it)")
         parser.add_argument("--foreach", type=int, nargs="*", default=[], metavar="N",
                             help="also time a ForEach over N values (e.g. --foreach 1000 10000)")
         parser.add_argument("--synchronous-commit", choices=("on", "off"), default=None,
@@ -99,7 +112,8 @@ class Command(BaseCommand):
                   "from orchestrator.benchmarking import main; main()"]
         args = json.dumps({"tasks": options["tasks"], "executions": options["executions"],
                            "warmup": options["warmup"], "flow": _flow(options["tasks"]),
-                           "foreach": options["foreach"]})
+                           "foreach": options["foreach"], "script_tasks": options["script_tasks"],
+                           "script_flow": _script_flow(options["script_tasks"])})
         completed = subprocess.run(script, env={**env, "HARRIER_BENCHMARK_ARGS": args}, capture_output=True,
                                    text=True, cwd=ROOT, timeout=1800)
         if completed.returncode != 0:
@@ -118,6 +132,8 @@ class Command(BaseCommand):
         write(f"ratio sequential / celery-chain: {figures['ratio']:.2f} "
               f"(PostgreSQL synchronous_commit={figures['synchronous_commit']})")
         write(f"orchestration overhead per task beyond raw Celery: {figures['overhead_ms']:.2f} ms")
+        if figures.get("script_overhead_ms") is not None:
+            write(f"a Python Script task costs {figures['script_overhead_ms']:.2f} ms more than a Return task")
 
     def _manage(self, env: dict[str, str], *args: str) -> None:
         subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True, cwd=ROOT)
