@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -56,18 +55,30 @@ def guarded(handler: FlowableHandler) -> FlowableHandler:
     return guard
 
 
-@dataclass(frozen=True, slots=True)
 class Group:
-    """Task nodes run one after the other under a flowable; a loop's group carries its value."""
+    """Task nodes run one after the other under a flowable; a loop's group carries its value.
 
-    nodes: tuple[TaskNode, ...]  # never empty
-    value: str | None = None
-    iteration: int | None = None
+    A plain slotted class rather than a frozen dataclass: a wide loop makes one per value on
+    every step, and the dataclass' frozen set-up costs several times more. Treat it as frozen."""
 
-    @property
-    def key(self) -> RunKey:
-        """The key of the group's first task run: it exists once the group has started."""
-        return (self.iteration, self.nodes[0].id)
+    __slots__ = ("nodes", "value", "iteration", "key")
+
+    def __init__(self, nodes: tuple[TaskNode, ...], value: str | None = None, iteration: int | None = None) -> None:
+        self.nodes = nodes  # never empty
+        self.value = value
+        self.iteration = iteration
+        # The key of the group's first task run: it exists once the group has started.
+        self.key: RunKey = (iteration, nodes[0].id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Group) and (self.nodes, self.value, self.iteration) == \
+            (other.nodes, other.value, other.iteration)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.value))
+
+    def __repr__(self) -> str:
+        return f"Group({[node.id for node in self.nodes]}, value={self.value!r}, iteration={self.iteration})"
 
 
 Ready = Callable[[Group, Mapping[RunKey, TaskRunView]], bool]
@@ -261,18 +272,20 @@ def loop_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, n
                 per_task: bool, limit: int, side_limit: int) -> State | None:
     """Run a loop over the values of property `name`: one group per value holding every task
     (`per_task` False: the tasks of a value run in sequence), or one group per (value, task)."""
-    ids = {task.id for task in nodes}
     by_id = {task.id: task for task in nodes}
+    every = tuple(nodes)
+    first_id = every[0].id if every else None
     known: list[Group] = []
     seen: set[RunKey] = set()
     for child in sorted(ctx.by_parent.get(run.id, ()), key=lambda child: (child.iteration or 0, child.seq)):
-        if child.task_id not in ids or child.iteration is None:
+        if child.task_id not in by_id or child.iteration is None:
             continue
-        group = (Group((by_id[child.task_id],), child.value, child.iteration) if per_task
-                 else Group(tuple(nodes), child.value, child.iteration))
-        if group.key not in seen:
-            seen.add(group.key)
-            known.append(group)
+        key = (child.iteration, child.task_id if per_task else first_id)
+        if key in seen:
+            continue
+        seen.add(key)
+        known.append(Group((by_id[child.task_id],), child.value, child.iteration) if per_task
+                     else Group(every, child.value, child.iteration))
 
     def load() -> list[Group]:
         values = loop_values(ctx, node, run, name)
