@@ -39,7 +39,7 @@ from orchestrator import bus, messages
 from orchestrator.models import Delay, Execution, LogEntry, TaskRun, new_id
 from orchestrator.repository import FlowNotFound, flow_graph, iso, merge_labels, now
 from orchestrator.states import ACTIVE, State
-from workers.claims import get_claims, result_key
+from workers.claims import LOST_OWNER, claim_key, get_claims, result_key
 from workers.environment import ambient
 
 logger = logging.getLogger("harrier.executor")
@@ -51,6 +51,8 @@ _SEVERITY_ORDER = [State.SUCCESS, State.WARNING, State.CANCELLED, State.FAILED, 
 
 # The states of an execution that hold one of its flow's concurrency slots.
 OCCUPYING = [State.RUNNING.value, State.PAUSED.value, State.KILLING.value]
+# The states of a task run whose job is sent and not yet answered.
+IN_FLIGHT = (State.CREATED.value, State.RUNNING.value)
 
 
 
@@ -70,6 +72,7 @@ def handle_message(message: dict[str, Any]) -> None:
         step = Step(execution)
         jobs = step.advance(rows, result, result_run)
         jobs += step.redispatch(message.get("redispatch") or [])
+        jobs += step.reattempt(message.get("lost") or [])
         if jobs:
             transaction.on_commit(lambda: _send(jobs))
 
@@ -464,6 +467,73 @@ class Step:
         runs = self._runs(view)
         return [self._job(graph, view, run, run.attempt_count + 1, runs) for run in waiting]
 
+    def reattempt(self, lost: list[messages.LostAttempt]) -> list[messages.WorkerJob]:
+        """Attempts whose worker stopped responding while it held their claim (docs/workers.md).
+        Each ends FAILED in the task run's `attempts`, marked lost, and the next attempt is sent
+        at once, without counting against the task's `retry`; after HARRIER_LOST_ATTEMPTS such
+        losses, a loss is judged as a failed attempt instead (retry, allowFailure). A late
+        result of a lost attempt is then ignored: it is not the attempt in flight."""
+        if not lost:
+            return []
+        from django.conf import settings
+
+        wanted = {entry["taskRunId"]: entry for entry in lost}
+        found = [(run, wanted[run.id]) for run in store.task_runs(self.execution.id, list(wanted))
+                 if run.state in IN_FLIGHT and run.attempt_count + 1 == wanted[run.id]["attempt"]]
+        if not found:
+            return []  # ended meanwhile, or already sent again
+        claims = get_claims()
+        # A worker that finished and kept its result before it died: that result stands.
+        kept = claims.kept_results([result_key(run.id, entry["attempt"]) for run, entry in found])
+        graph = flow_graph(self.execution.namespace, self.execution.flow_id, self.execution.flow_revision)
+        logged, judged, resend = len(self.logs), False, []
+        for (run, entry), body in zip(found, kept):
+            if body is not None:
+                transaction.on_commit(lambda body=body: bus.publish(
+                    messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, orjson.loads(body)))
+                continue
+            attempt, worker = entry["attempt"], entry["workerId"]
+            # Any copy of the lost attempt still on its way (a redelivered message) finds its
+            # claim taken and is dropped: only the new attempt runs.
+            claims.claim(claim_key(run.id, attempt), LOST_OWNER)
+            started = run.state_history[-1]["date"] if run.state == State.RUNNING.value else \
+                iso(run.dispatched or self.moment)
+            reason = f"The worker {worker} stopped responding while it ran attempt {attempt}"
+            losses = _lost_attempts(run.attempts)
+            if losses >= settings.HARRIER_LOST_ATTEMPTS:
+                self._apply_result(graph, {
+                    "taskRunId": run.id, "attempt": attempt, "state": State.FAILED.value, "outputs": None,
+                    "startDate": started, "endDate": self.stamp, "workerId": worker,
+                    "error": f"{reason}; {losses} attempts were lost with their worker before: this loss counts "
+                             f"as a failed attempt",
+                }, run)
+                judged = True
+                continue
+            run.attempts = [*run.attempts, {
+                "workerId": worker, "lost": True, "error": reason,
+                "state": {"current": State.FAILED.value, "histories": [
+                    {"state": State.RUNNING.value, "date": started}, {"state": State.FAILED.value, "date": self.stamp}]},
+            }]
+            run.attempt_count = len(run.attempts)
+            run.dispatched = self.moment
+            self._log(run, "WARN", f"{reason}: attempt {attempt} is lost; attempt {attempt + 1} is sent again")
+            self.full[run.id] = run
+            self.changed.add(run.id)
+            resend.append(run)
+        with store.batch():
+            self._save_runs()
+            self._save_execution(self.logs[logged:])
+        if judged:  # a task run ended or waits for a retry: decide what follows, after commit
+            execution_id = self.execution.id
+            transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                      messages.evaluate(execution_id)))
+        if resend:
+            logger.warning("execution %s: %d attempt(s) lost with their worker, sent again", self.execution.id,
+                           len(resend))
+        view = self._view(())
+        runs = self._runs(view)
+        return [self._job(graph, view, run, run.attempt_count + 1, runs) for run in resend]
+
     # --- reading and writing ---------------------------------------------------------------
 
     def _runs(self, view: ExecutionView) -> dict[str, TaskRunView]:
@@ -561,7 +631,7 @@ class Step:
         verdict = judge_result(
             node, _run_view(run), result["attempt"], reported, result.get("outputs"),
             retry=task_policy(node.definition, graph.data, [holder.definition for holder in graph.ancestors(node.id)]),
-            first_start=first_start, now=self.moment,
+            first_start=first_start, now=self.moment, lost=_lost_attempts(run.attempts),
         )
         if verdict is None:
             return None
@@ -988,6 +1058,11 @@ class _LazyRenderer:
             context = {**execution_context(self._graph, self._view, outputs), **ambient()}
             self._inner = ContextRenderer(context)
         return self._inner.render(node, run, value, ancestors, taskrun)
+
+
+def _lost_attempts(attempts: list[dict[str, Any]]) -> int:
+    """How many of a task run's attempts were lost with their worker (Step.reattempt)."""
+    return sum(1 for attempt in attempts if attempt.get("lost"))
 
 
 def _parse_date(value: str) -> datetime:

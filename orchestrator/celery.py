@@ -7,7 +7,9 @@ Django settings (the CELERY_ namespace) but is read lazily, so a worker never ne
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import (
+    celeryd_after_setup, task_postrun, task_prerun, worker_process_init, worker_process_shutdown, worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 
@@ -28,3 +30,27 @@ def _recycle_connections(**kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+# Worker liveness (workers/liveness.py): a worker of `worker.<group>` queues heartbeats from the
+# process that runs its jobs — each prefork child, or the worker itself for threads and solo.
+@celeryd_after_setup.connect
+def _worker_groups(sender=None, instance=None, **kwargs) -> None:
+    from workers import liveness
+
+    liveness.on_worker_setup(instance)
+
+
+@worker_process_init.connect
+def _pool_child(**kwargs) -> None:
+    from workers import liveness
+
+    liveness.on_pool_child()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _leave(**kwargs) -> None:
+    from workers import liveness
+
+    liveness.on_shutdown()

@@ -45,6 +45,14 @@ class ExecutorMessage(TypedDict):
     result: NotRequired["TaskResult"]
     # Task runs whose job seems lost (sent long ago, claimed by no worker): send again.
     redispatch: NotRequired[list[str]]
+    # Attempts whose worker stopped responding while it ran them: end them, send the next.
+    lost: NotRequired[list["LostAttempt"]]
+
+
+class LostAttempt(TypedDict):
+    taskRunId: str
+    attempt: int
+    workerId: str  # the claim's owner, whose heartbeat has expired
 
 
 class TaskResult(TypedDict):
@@ -104,10 +112,13 @@ class LogRecord(TypedDict):
     timestamp: str
 
 
-def evaluate(execution_id: str, redispatch: list[str] | None = None) -> ExecutorMessage:
+def evaluate(execution_id: str, redispatch: list[str] | None = None,
+             lost: list[LostAttempt] | None = None) -> ExecutorMessage:
     message: ExecutorMessage = {"v": VERSION, "kind": "evaluate", "executionId": execution_id}
     if redispatch:
         message["redispatch"] = redispatch
+    if lost:
+        message["lost"] = lost
     return message
 
 

@@ -12,6 +12,6 @@ TEST_REDIS_DB = int(os.environ.get("HARRIER_TEST_REDIS_DB", "11"))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/harrier")
 os.environ.setdefault("CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{TEST_REDIS_DB}")
 os.environ.setdefault("HARRIER_HOME", str(_ROOT / ".harrier" / "test"))
-os.environ.setdefault("HARRIER_WORKER_GROUPS", "gpu,nodb")
+os.environ.setdefault("HARRIER_WORKER_GROUPS", "gpu,nodb,liveness")
 
 from orchestrator.settings import *  # noqa: E402,F401,F403

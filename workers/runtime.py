@@ -7,8 +7,6 @@ exactly one result to the executor, all through the bus.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from typing import Any
 
 import orjson
@@ -18,14 +16,14 @@ from orchestrator import bus, messages
 from orchestrator.states import State
 from orchestrator.templating import TemplateError
 from workers import registry
-from workers.claims import claim_key, get_claims, result_key
+from workers import liveness
+from workers.claims import claim_key, get_claims, result_key, running_entry
 from orchestrator.flowlang.types import parse_duration
 from workers.context import RunContext, TaskFailure, iso_now
 from workers.watch import KILLED, TIMEOUT, watch
 
 logger = logging.getLogger("harrier.worker")
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 # Properties every task has that the worker must not render: the executor interprets them.
 _COMMON_RAW = frozenset({"id", "type", "description", "disabled", "allowFailure", "allowWarning", "runIf",
                          "timeout", "retry", "workerGroup", "logLevel", "logToFile"})
@@ -41,13 +39,21 @@ def handle_job(job: messages.WorkerJob) -> None:
         logger.error("dropping worker job of unknown version: %r", job.get("v"))
         return
     claims = get_claims()
-    if not claims.claim(claim_key(job["taskRunId"], job["attempt"]), WORKER_ID):
+    # Normally started with the worker (workers/liveness.py); a job must never run unwatched.
+    liveness.start((job["task"].get("workerGroup") or {}).get("key"))
+    me = liveness.worker_id()
+    # A copy of an attempt the executor has declared lost finds the claim taken (by the worker
+    # that died, or by the executor's marker) and is dropped here too.
+    if not claims.claim(claim_key(job["taskRunId"], job["attempt"]), me):
         logger.info("job %s attempt %s already claimed", job["taskRunId"], job["attempt"])
         return
     if claims.killed({job["executionId"]}):
         return  # its execution was killed while the job waited: the task run is KILLED already
+    entry = running_entry(job["executionId"], job["taskRunId"], job["attempt"])
+    claims.start_attempt(me, entry)
     message = messages.result(job["executionId"], run_job(job))
     claims.keep_result(result_key(job["taskRunId"], job["attempt"]), orjson.dumps(message))
+    claims.end_attempt(me, entry)  # after the copy: a worker dying in between leaves a result to re-send
     bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, message)
 
 
@@ -92,7 +98,7 @@ def run_job(job: messages.WorkerJob, ctx: RunContext | None = None) -> messages.
         "outputs": ctx.hooks.mask(outputs) or None,
         "startDate": start,
         "endDate": iso_now(),
-        "workerId": WORKER_ID,
+        "workerId": liveness.worker_id(),
     }
     if error:
         result["error"] = ctx.hooks.mask(error)

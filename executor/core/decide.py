@@ -353,20 +353,25 @@ class ResultVerdict:
 
 def judge_result(node: TaskNode, run: TaskRunView, attempt: int, reported: State, outputs: Mapping | None, *,
                  retry: RetryPolicy | None = None, first_start: datetime | None = None,
-                 now: datetime | None = None, draw: Callable[[], float] = random.random) -> ResultVerdict | None:
+                 now: datetime | None = None, draw: Callable[[], float] = random.random,
+                 lost: int = 0) -> ResultVerdict | None:
     """The task run's new state for a worker's result, or None when the result must be ignored:
-    it is for an attempt other than the one in flight, or the task run has already ended.
+    it is for an attempt other than the one in flight (a late result of an attempt lost with its
+    worker too), or the task run has already ended.
 
     A failed attempt that the task's `retry` policy allows to repeat leaves the task run RETRYING
     until `retry_at`; retries come before `allowFailure`, which judges the last attempt only.
-    With `warningOnRetry`, success after a failed attempt is a WARNING."""
+    With `warningOnRetry`, success after a failed attempt is a WARNING. The `lost` attempts
+    before this one (their worker died; the executor sent them again) are not the task's
+    failures: neither `maxAttempt` nor `warningOnRetry` counts them."""
     if run.state.is_terminal or attempt != run.attempts + 1:
         return None
+    counted = attempt - lost
     if reported is State.FAILED and retry is not None and now is not None:
-        at = retry.next_attempt_at(attempt, first_start or now, now, draw)
+        at = retry.next_attempt_at(counted, first_start or now, now, draw)
         if at is not None:
             return ResultVerdict(state=State.RETRYING, outputs=outputs, retry_at=at)
-    if reported is State.SUCCESS and attempt > 1 and retry is not None and retry.warning_on_retry:
+    if reported is State.SUCCESS and counted > 1 and retry is not None and retry.warning_on_retry:
         reported = State.WARNING
     return ResultVerdict(state=tolerate(node, reported), outputs=outputs)
 

@@ -125,3 +125,22 @@ def test_the_nearest_flowable_holding_a_task_gives_its_retry_before_the_flow():
     assert task_policy(graph.node("t").definition, graph.data, holders).max_attempt == 2
     assert task_policy(graph.node("outer").definition, graph.data, graph.ancestors("outer")).max_attempt == 2
     assert graph.ancestors("outer") == []
+
+
+def test_attempts_lost_with_their_worker_do_not_count_against_max_attempt():
+    retry = policy(type="constant", interval="PT1S", maxAttempt=2)
+    # Attempts 1 and 2 were lost (their worker died); attempt 3 is the task's first failure.
+    assert judge_result(node(), run(2), 3, State.FAILED, None, retry=retry, first_start=T0, now=T0,
+                        lost=2).state is State.RETRYING
+    assert judge_result(node(), run(3), 4, State.FAILED, None, retry=retry, first_start=T0, now=T0,
+                        lost=2).state is State.FAILED
+
+
+def test_success_after_a_lost_attempt_is_no_warning_on_retry():
+    warn = policy(type="constant", interval="PT1S", maxAttempt=3, warningOnRetry=True)
+    assert judge_result(node(), run(1), 2, State.SUCCESS, None, retry=warn, now=T0, lost=1).state is State.SUCCESS
+
+
+def test_a_late_result_of_a_lost_attempt_is_ignored():
+    # Attempt 1 was lost and attempt 2 is in flight: the dead worker's result changes nothing.
+    assert judge_result(node(), run(1), 1, State.SUCCESS, {"value": 1}, now=T0, lost=1) is None

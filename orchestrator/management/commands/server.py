@@ -49,7 +49,7 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=None,
                             help="worker/executor: how many tasks run at once")
         parser.add_argument("--pool", choices=("prefork", "threads", "solo"), default=None,
-                            help="worker: processes (isolation) or threads (lower overhead)")
+                            help="worker: processes (isolation) or threads (lower overhead); docs/workers.md")
         parser.add_argument("--no-indexer", action="store_true", help="webserver: do not run the indexer")
         parser.add_argument("--no-example", action="store_true", help="local: do not run the example flow")
 
