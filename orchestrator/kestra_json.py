@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Iterable
 
+from orchestrator.input_types import duration_text
 from orchestrator.models import Execution, LogEntry, TaskRun
-from orchestrator.repository import iso
+from orchestrator.repository import iso, now
 
 
 def _state(current: str, histories: list[dict[str, str]]) -> dict[str, Any]:
     state: dict[str, Any] = {"current": current, "histories": histories}
     if histories:
         state["startDate"] = histories[0]["date"]
+        end = None
         if current in {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED"}:
-            state["endDate"] = histories[-1]["date"]
+            state["endDate"] = end = histories[-1]["date"]
+        # As Kestra: until the end, the time it has been running so far.
+        state["duration"] = duration_text((_parse(end) if end else now()) - _parse(histories[0]["date"]))
     return state
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def task_run_json(run: TaskRun) -> dict[str, Any]:
@@ -51,6 +60,8 @@ def execution_json(execution: Execution, task_runs: Iterable[TaskRun]) -> dict[s
 
 def log_json(entry: LogEntry) -> dict[str, Any]:
     return {
+        "namespace": entry.namespace,
+        "flowId": entry.flow_id,
         "executionId": entry.execution_id,
         "taskId": entry.task_id,
         "taskRunId": entry.task_run_id,

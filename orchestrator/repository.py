@@ -83,6 +83,18 @@ def deploy(source: str) -> tuple[Flow, bool]:
     return flow, True
 
 
+@transaction.atomic
+def delete_flow(namespace: str, flow_id: str) -> Flow:
+    """Mark a flow deleted, as Kestra does: its revisions and executions stay readable, it starts no
+    new execution, and deploying it again makes its next revision. Raises FlowNotFound."""
+    flow = Flow.objects.select_for_update().filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
+    if flow is None:
+        raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
+    flow.deleted = True
+    flow.save(update_fields=["deleted", "updated"])
+    return flow
+
+
 @lru_cache(maxsize=512)
 def _graph(namespace: str, flow_id: str, revision: int) -> FlowGraph:
     row = FlowRevision.objects.filter(namespace=namespace, flow_id=flow_id, revision=revision).first()
@@ -172,6 +184,27 @@ def delete_execution_files(namespace: str, flow_id: str, execution_id: str) -> N
             logger.exception("could not delete the files of the deleted execution %s", execution_id)
 
     transaction.on_commit(purge)
+
+
+class ExecutionNotEnded(ValueError):
+    """An execution still running cannot be deleted: kill it first."""
+
+
+def delete_execution(execution_id: str, *, logs: bool = True, files: bool = True) -> None:
+    """Delete an ended execution with its task runs and, unless told otherwise, its logs and its
+    files (once the deletion commits). Raises LookupError when it does not exist and
+    ExecutionNotEnded when it has not ended: the executor still writes to a running one."""
+    with transaction.atomic():
+        execution = Execution.objects.select_for_update().filter(id=execution_id).first()
+        if execution is None:
+            raise LookupError(f"execution {execution_id} does not exist")
+        if not State(execution.state).is_terminal:
+            raise ExecutionNotEnded(f"execution {execution_id} is {execution.state}: kill it before deleting it")
+        if logs:
+            LogEntry.objects.filter(execution_id=execution_id).delete()
+        execution.delete()
+        if files:
+            delete_execution_files(execution.namespace, execution.flow_id, execution_id)
 
 
 def _parent(parent_id: str | None, trigger: Mapping[str, Any] | None) -> tuple[str, str, str] | None:

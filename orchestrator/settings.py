@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "django_celery_beat",
     "orchestrator",
     "executor",
@@ -140,13 +142,39 @@ WHITENOISE_USE_FINDERS = True
 # Bodies larger than this are refused before they are parsed (flows, inputs).
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("HARRIER_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
 
+# The REST API (orchestrator/api/, docs/api.md). Basic first: an anonymous request is answered
+# 401 with `WWW-Authenticate: Basic`, as Kestra's basic auth does; tokens are sent as
+# `Authorization: Bearer <key>` (or DRF's `Token <key>`); the UI's session needs the CSRF token
+# on writes.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
+        "orchestrator.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "orchestrator.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Harrier API",
+    "DESCRIPTION": "Kestra's /api/v1 on Harrier: flows, executions and logs (docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The document and its pages need a login too (a session, for the pages in a browser).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "StateEnum": "orchestrator.api.serializers.STATES",
+        "EndStateEnum": "orchestrator.api.serializers.END_STATES",
+        "LogLevelEnum": "orchestrator.api.serializers.LOG_LEVELS",
+    },
+}
+# The longest an execution created with `wait=true` is waited for, in seconds; after it the
+# execution is returned as it stands.
+HARRIER_API_WAIT_SECONDS = env_float("HARRIER_API_WAIT_SECONDS", 60.0)
+# The largest request creating an execution (its FILE inputs included), in bytes.
+HARRIER_MAX_UPLOAD_BYTES = int(os.environ.get("HARRIER_MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024)))
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,35 @@
+"""What every API view shares: authentication from settings, the staff/read-only rule, the
+checks every request passes, and the error answers the OpenAPI document lists for operations."""
+
+from __future__ import annotations
+
+from rest_framework.views import APIView
+
+from orchestrator.api.auth import StaffOrReadOnly
+from orchestrator.api.errors import bad_request
+from orchestrator.api.serializers import Error
+
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error}
+# PostgreSQL's integer columns (revisions) hold no more.
+MAX_INT = 2**31 - 1
+
+
+class ApiView(APIView):
+    permission_classes = [StaffOrReadOnly]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # PostgreSQL text holds no NUL character: refuse it here rather than fail in a query.
+        values = [*kwargs.values(), *(v for key in request.query_params for v in [key, *request.query_params.getlist(key)])]
+        if any("\x00" in str(value) for value in values):
+            raise bad_request("The request's path or parameters contain a NUL character")
+
+
+def whole_number(value: str | None, name: str) -> int | None:
+    """A query parameter that is a whole number from 1 (None when absent)."""
+    if value in (None, ""):
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= MAX_INT:
+        raise bad_request(f"{name} must be a whole number of at least 1",
+                          [{"path": name, "message": "a whole number of at least 1", "line": None}])
+    return int(value)

@@ -1,0 +1,42 @@
+"""The REST API's routes, included under /api/v1/ (docs/api.md).
+
+Kestra's paths: several share a shape with another (`/executions/search` and
+`/executions/{executionId}`, `/executions/{executionId}/restart` and
+`/executions/{namespace}/{flowId}`), so the fixed words come first. `/executions/webhook/…` has
+four segments and matches none of these.
+"""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from orchestrator.api import executions, flows, meta
+
+urlpatterns = [
+    path("version", meta.Version.as_view(), name="api-version"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="api-openapi"),
+    path("swagger-ui", SpectacularSwaggerView.as_view(url_name="api-openapi"), name="api-swagger-ui"),
+    path("redoc", SpectacularRedocView.as_view(url_name="api-openapi"), name="api-redoc"),
+    # flows
+    path("flows", flows.FlowCreate.as_view(), name="api-flow-create"),
+    path("flows/search", flows.FlowSearch.as_view(), name="api-flow-search"),
+    path("flows/validate", flows.FlowValidate.as_view(), name="api-flow-validate"),
+    path("flows/<str:namespace>", flows.NamespaceFlows.as_view(), name="api-namespace-flows"),
+    path("flows/<str:namespace>/<str:flow_id>", flows.FlowDetail.as_view(), name="api-flow"),
+    path("flows/<str:namespace>/<str:flow_id>/revisions", flows.FlowRevisions.as_view(), name="api-flow-revisions"),
+    path("plugins/schemas/flow", flows.FlowSchema.as_view(), name="api-flow-schema"),
+    # executions
+    path("executions/search", executions.ExecutionSearch.as_view(), name="api-execution-search"),
+    path("executions/<str:execution_id>", executions.ExecutionDetail.as_view(), name="api-execution"),
+    path("executions/<str:execution_id>/kill", executions.ExecutionKill.as_view(), name="api-execution-kill"),
+    path("executions/<str:execution_id>/restart", executions.ExecutionRestart.as_view(),
+         name="api-execution-restart"),
+    path("executions/<str:execution_id>/replay", executions.ExecutionReplay.as_view(), name="api-execution-replay"),
+    path("executions/<str:execution_id>/resume", executions.ExecutionResume.as_view(), name="api-execution-resume"),
+    path("executions/<str:execution_id>/state", executions.ExecutionChangeState.as_view(),
+         name="api-execution-state"),
+    path("executions/<str:namespace>/<str:flow_id>", executions.ExecutionCreate.as_view(),
+         name="api-execution-create"),
+    # logs
+    path("logs/<str:execution_id>", executions.ExecutionLogs.as_view(), name="api-logs"),
+    path("logs/<str:execution_id>/download", executions.ExecutionLogsDownload.as_view(), name="api-logs-download"),
+]
