@@ -22,6 +22,28 @@ class FlowAdmin(admin.ModelAdmin):
     readonly_fields = ("revision", "created", "updated")
     inlines = [FlowRevisionInline]
 
+    # The flow's Schedule triggers (their states and PeriodicTasks) follow what is saved here.
+    def save_model(self, request, obj, form, change):
+        from scheduler.service import sync_flow
+
+        super().save_model(request, obj, form, change)
+        sync_flow(obj)
+
+    def delete_model(self, request, obj):
+        from scheduler.service import forget_flow
+
+        where = (obj.namespace, obj.flow_id)
+        super().delete_model(request, obj)
+        forget_flow(*where)
+
+    def delete_queryset(self, request, queryset):
+        from scheduler.service import forget_flow
+
+        deleted = list(queryset.values_list("namespace", "flow_id"))
+        super().delete_queryset(request, queryset)
+        for namespace, flow_id in deleted:
+            forget_flow(namespace, flow_id)
+
 
 @admin.register(FlowRevision)
 class FlowRevisionAdmin(admin.ModelAdmin):

@@ -16,7 +16,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
 app = Celery("harrier")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Every consumer is declared here so that any process can route to any queue by name.
-app.conf.imports = ("executor.tasks", "workers.tasks", "orchestrator.indexer", "orchestrator.benchmarking")
+app.conf.imports = ("executor.tasks", "workers.tasks", "orchestrator.indexer", "orchestrator.benchmarking",
+                    "scheduler.tasks")
 # Celery's Django fixup closes every database connection before and after each task unless
 # this is set: a new connection per executor step costs more than the step. Connections are
 # instead handled like Django handles them between requests (CONN_MAX_AGE, health checks),

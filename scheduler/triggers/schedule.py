@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from orchestrator.flowlang.types import Duration
 from scheduler.triggers import TriggerBase, TriggerType, old_aliases, register
@@ -23,8 +23,19 @@ class ScheduleProperties(TriggerBase):
     recoverMissedSchedules: Literal["ALL", "LAST", "NONE"] | None = Field(
         None, description="Dates missed while the scheduler was down: start all, the last one, or none."
     )
+    allowConcurrent: bool = Field(False, description="Fire even while an execution it started still runs.")
     backfill: dict[str, Any] | None = Field(None, description="Deprecated: {start, end, labels} to replay.")
     scheduleConditions: list[dict[str, Any]] | None = Field(None, description="Deprecated: use `conditions`.")
+
+    @field_validator("conditions")
+    @classmethod
+    def _judgeable(cls, value):
+        from scheduler.conditions import problems
+
+        found = problems([condition.model_dump() for condition in value or ()])
+        if found:
+            raise ValueError("; ".join(found))
+        return value
 
 
 register(TriggerType(name=NAME, properties=ScheduleProperties, kind="schedule", aliases=old_aliases(NAME),

@@ -77,9 +77,23 @@ class Command(BaseCommand):
                       name="indexer")
 
     def run_scheduler(self, options: dict) -> None:
-        from orchestrator.celery import app
+        """celery beat (a child process) wakes the Schedule triggers; this process consumes the
+        `scheduler` queue, where their firing happens (scheduler/service.py)."""
+        import scheduler.tasks  # noqa: F401 (registers the consumer's tasks)
+        from scheduler import service
 
-        app.start(["beat", "--loglevel", "WARNING", "--scheduler", settings.CELERY_BEAT_SCHEDULER])
+        service.ensure_sweep_task()
+        service.sync_all()
+        beat = subprocess.Popen([
+            sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "--loglevel", "WARNING",
+            "--scheduler", settings.CELERY_BEAT_SCHEDULER,
+            "--max-interval", os.environ.get("HARRIER_BEAT_MAX_INTERVAL", "5"),
+        ], cwd=settings.BASE_DIR, preexec_fn=_die_with_parent)
+        try:
+            celery_worker([messages.SCHEDULER_QUEUE], pool="threads", concurrency=options["concurrency"] or 4,
+                          name="scheduler")
+        finally:
+            _stop([beat])
 
     def run_webserver(self, options: dict) -> None:
         children = []
@@ -113,8 +127,10 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         runtime = LocalRuntime()
         from executor import reconciler
+        from scheduler import loop
 
         reconciler.start_thread()
+        loop.start_thread()  # no beat here: Schedule triggers are evaluated by a thread
         credentials = _ensure_admin()
         server = _serve_in_thread(options["host"], options["port"])
         url = f"http://{options['host']}:{options['port']}/"
@@ -169,6 +185,17 @@ def _serve_in_thread(host: str, port: int):
     server = create_server(application, host=host, port=port, threads=8)
     threading.Thread(target=server.run, name="harrier-web", daemon=True).start()
     return server
+
+
+def _die_with_parent() -> None:
+    """In a child process: be sent SIGTERM when the parent dies, however it dies (Linux), so that
+    no beat outlives its scheduler. Celery's shutdown may leave without running `finally`."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the scheduler's `finally` stops it
+        pass
 
 
 def _spawn(component: str, *extra: str) -> subprocess.Popen:

@@ -1,0 +1,499 @@
+"""The Scheduler's service functions for Schedule triggers: keep trigger states and celery-beat
+`PeriodicTask`s in step with the flows' YAML, and fire due dates exactly once.
+
+celery beat only wakes Harrier up: each Schedule trigger is a PeriodicTask (seen and editable
+in the Django admin) that sends `harrier.scheduler.fire` for that trigger to the `scheduler`
+queue — every second for a `withSeconds` trigger, at the cron's own times otherwise (celery's
+crontab has no seconds). The firing computes the due dates itself from the trigger state, so
+an early, late, doubled or lost beat changes nothing: an evaluation lock (compare-and-swap with
+an expiry) keeps evaluations of one trigger apart, and the unique key of each fired date is
+written in the transaction that creates its execution. A sweep, itself a PeriodicTask, fires
+what individual beats missed and puts hand-edited PeriodicTasks back as the YAML says.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from orchestrator.models import Execution, Flow, TERMINAL_VALUES
+from orchestrator.repository import now
+from scheduler import FIRE_TASK, SCHEDULER_QUEUE, SWEEP_TASK, conditions, planning
+from scheduler.dates import Cron, iso, parse_iso, trigger_variables
+from scheduler.models import ScheduledDate, TriggerState
+
+logger = logging.getLogger("harrier.scheduler")
+
+TASK_PREFIX = "harrier schedule "
+SWEEP_NAME = "harrier scheduler sweep"
+SCHEDULE_KIND = "schedule"
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def lock_seconds() -> float:
+    return _seconds("HARRIER_SCHEDULE_LOCK_SECONDS", 30)
+
+
+def missed_after() -> timedelta:
+    """A due date older than this when evaluated was missed (recoverMissedSchedules applies)."""
+    return timedelta(seconds=_seconds("HARRIER_SCHEDULE_MISSED_AFTER", 60))
+
+
+def default_recover() -> str:
+    return os.environ.get("HARRIER_SCHEDULE_RECOVER_MISSED", "ALL").upper()
+
+
+def sweep_seconds() -> float:
+    return _seconds("HARRIER_SCHEDULE_SWEEP_SECONDS", 10)
+
+
+# --- the YAML side ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    """A Schedule trigger as its flow declares it (pluginDefaults applied)."""
+
+    namespace: str
+    flow_id: str
+    data: Mapping[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def cron(self) -> Cron:
+        return Cron(str(self.data["cron"]), bool(self.data.get("withSeconds")), str(self.data.get("timezone") or "UTC"))
+
+    @property
+    def enabled(self) -> bool:
+        return not self.data.get("disabled")
+
+    @property
+    def recover(self) -> str:
+        return str(self.data.get("recoverMissedSchedules") or default_recover()).upper()
+
+    @property
+    def late_maximum_delay(self) -> timedelta | None:
+        from orchestrator.flowlang.types import parse_duration
+
+        return parse_duration(self.data.get("lateMaximumDelay"))
+
+    @property
+    def allow_concurrent(self) -> bool:
+        return bool(self.data.get("allowConcurrent"))
+
+
+def schedule_triggers(flow: Flow) -> list[ScheduleTrigger]:
+    from orchestrator.flowlang import parse_flow
+    from orchestrator.flowlang.defaults import with_plugin_defaults
+    from scheduler import triggers
+
+    data = with_plugin_defaults(parse_flow(flow.source).data)
+    found = []
+    for trigger in data.get("triggers") or ():
+        declared = triggers.get(str(trigger.get("type")))
+        if declared is not None and declared.kind == SCHEDULE_KIND:
+            found.append(ScheduleTrigger(flow.namespace, flow.flow_id, trigger))
+    return found
+
+
+def task_name(namespace: str, flow_id: str, trigger_id: str) -> str:
+    return f"{TASK_PREFIX}{namespace}.{flow_id} {trigger_id}"
+
+
+# --- keeping states and PeriodicTasks in step ---------------------------------------------------
+
+def sync_flow(flow: Flow) -> None:
+    """Make the flow's trigger states and PeriodicTasks what its YAML says: called in the
+    transaction that deploys, disables or deletes it, and by the sweep for hand edits."""
+    declared = [] if flow.deleted else schedule_triggers(flow)
+    flow_enabled = not flow.disabled and not flow.deleted
+    keep = set()
+    for trigger in declared:
+        keep.add(trigger.id)
+        state = _ensure_state(trigger, flow_enabled and trigger.enabled)
+        ensure_periodic_task(trigger, state)
+    gone = TriggerState.objects.filter(namespace=flow.namespace, flow_id=flow.flow_id).exclude(trigger_id__in=keep)
+    for state in gone:
+        remove_trigger(state.namespace, state.flow_id, state.trigger_id)
+
+
+def forget_flow(namespace: str, flow_id: str) -> None:
+    """A flow row deleted outright: its triggers go with it."""
+    for trigger_id in TriggerState.objects.filter(namespace=namespace, flow_id=flow_id).values_list(
+            "trigger_id", flat=True):
+        remove_trigger(namespace, flow_id, trigger_id)
+
+
+def remove_trigger(namespace: str, flow_id: str, trigger_id: str) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id).delete()
+    for task in PeriodicTask.objects.filter(name=task_name(namespace, flow_id, trigger_id)):
+        task.delete()  # one by one: the delete signal tells running beats their schedule changed
+
+
+def _ensure_state(trigger: ScheduleTrigger, enabled: bool) -> TriggerState:
+    moment = now()
+    state, created = TriggerState.objects.get_or_create(
+        namespace=trigger.namespace, flow_id=trigger.flow_id, trigger_id=trigger.id,
+        # A new trigger fires from now on, as in Kestra: a backfill replays earlier dates.
+        defaults={"last_date": moment, "declared_enabled": enabled},
+    )
+    changed = []
+    if created and isinstance(trigger.data.get("backfill"), Mapping):
+        state.backfill = _new_backfill(trigger.data["backfill"])  # the deprecated property
+        changed.append("backfill")
+    if state.declared_enabled != enabled:
+        if enabled:
+            # Dates that passed while the flow or the trigger was disabled are not owed.
+            state.last_date = max(state.last_date, moment)
+            changed.append("last_date")
+        state.declared_enabled = enabled
+        changed.append("declared_enabled")
+    next_date = trigger.cron.next_after(state.last_date)
+    if state.next_date != next_date:
+        state.next_date = next_date
+        changed.append("next_date")
+    if changed:
+        state.save(update_fields=[*changed, "updated"])
+    return state
+
+
+def _interval_1s():
+    from django_celery_beat.models import IntervalSchedule
+
+    return IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)[0]
+
+
+def _crontab(cron: Cron):
+    """The CrontabSchedule that wakes the trigger at its own minutes, or None when celery's
+    crontab cannot say the expression (seconds, `L`, `#`…): then beat wakes it every second."""
+    from celery.schedules import crontab
+    from django_celery_beat.models import CrontabSchedule
+
+    if cron.with_seconds:
+        return None
+    fields = cron.fields
+    if len(fields) != 5:
+        return None
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    try:
+        crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                day_of_week=day_of_week)
+    except Exception:  # noqa: BLE001 (celery raises several kinds for what it cannot parse)
+        return None
+    return CrontabSchedule.objects.get_or_create(
+        minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week,
+        timezone=cron.zone_name if cron.zone_name not in ("Z", "") else "UTC",
+    )[0]
+
+
+def ensure_periodic_task(trigger: ScheduleTrigger, state: TriggerState) -> None:
+    """Create or correct the trigger's PeriodicTask; written only when something differs, so
+    running beats are told of a change only when there is one."""
+    from django_celery_beat.models import PeriodicTask
+
+    crontab = _crontab(trigger.cron)
+    wanted: dict[str, Any] = {
+        "task": FIRE_TASK,
+        "args": json.dumps([{"namespace": trigger.namespace, "flowId": trigger.flow_id, "triggerId": trigger.id}]),
+        "kwargs": "{}",
+        "queue": SCHEDULER_QUEUE,
+        "enabled": state.fires,
+        "crontab": crontab,
+        "interval": None if crontab is not None else _interval_1s(),
+        # A wake-up nobody consumed in time is worthless: the next one computes the same dates.
+        "expire_seconds": 300 if crontab is not None else 5,
+        "one_off": False,
+        "description": f"Schedule trigger {trigger.id} of {trigger.namespace}.{trigger.flow_id}: "
+                       f"{trigger.data.get('cron')} ({trigger.cron.zone_name}). Kept as the flow's YAML says.",
+    }
+    name = task_name(trigger.namespace, trigger.flow_id, trigger.id)
+    task = PeriodicTask.objects.filter(name=name).first()
+    if task is None:
+        PeriodicTask.objects.create(name=name, **wanted)
+        return
+    if any(getattr(task, key) != value for key, value in wanted.items()):
+        for key, value in wanted.items():
+            setattr(task, key, value)
+        task.save()
+
+
+def ensure_sweep_task() -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every = max(int(sweep_seconds()), 1)
+    interval = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)[0]
+    PeriodicTask.objects.update_or_create(name=SWEEP_NAME, defaults={
+        "task": SWEEP_TASK, "args": "[{}]", "queue": SCHEDULER_QUEUE, "interval": interval, "crontab": None,
+        "enabled": True, "expire_seconds": every,
+        "description": "Fires the Schedule triggers whose beats were missed and re-syncs edited PeriodicTasks.",
+    })
+
+
+def sync_all() -> None:
+    """Every flow that has, or had, Schedule triggers, as its YAML says."""
+    with_states = set(TriggerState.objects.values_list("namespace", "flow_id").distinct())
+    for flow in Flow.objects.filter(Q(source__contains="Schedule") | Q(deleted=True)).iterator():
+        with_states.discard((flow.namespace, flow.flow_id))
+        try:
+            with transaction.atomic():
+                sync_flow(flow)
+        except Exception:  # one broken flow must not keep the others out of step
+            logger.exception("could not sync the Schedule triggers of %s", flow)
+    for namespace, flow_id in with_states:  # their flow rows are gone
+        forget_flow(namespace, flow_id)
+
+
+# --- firing -------------------------------------------------------------------------------------
+
+def fire(namespace: str, flow_id: str, trigger_id: str) -> int:
+    """Evaluate one trigger: fire its due dates and its backfill's next ones. Returns how many
+    executions were created. Safe to call any number of times, from any number of processes."""
+    token = uuid.uuid4().hex
+    moment = now()
+    claimed = TriggerState.objects.filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=moment),
+        namespace=namespace, flow_id=flow_id, trigger_id=trigger_id,
+    ).update(locked_until=moment + timedelta(seconds=lock_seconds()), locked_by=token)
+    if claimed != 1:
+        return 0  # another evaluation holds it, or the trigger is unknown
+    try:
+        return _evaluate(TriggerState.objects.get(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id))
+    finally:
+        TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id,
+                                    locked_by=token).update(locked_until=None, locked_by="")
+
+
+def fire_due() -> int:
+    """Evaluate every trigger that has a date due or a backfill running (the sweep)."""
+    moment = now()
+    due = TriggerState.objects.filter(declared_enabled=True, disabled=False).filter(
+        Q(next_date__lte=moment) | Q(backfill__isnull=False)
+    ).values_list("namespace", "flow_id", "trigger_id")
+    fired = 0
+    for namespace, flow_id, trigger_id in list(due):
+        try:
+            fired += fire(namespace, flow_id, trigger_id)
+        except Exception:  # one trigger's failure must not hold back the others
+            logger.exception("evaluating trigger %s of %s.%s failed", trigger_id, namespace, flow_id)
+    return fired
+
+
+def _evaluate(state: TriggerState) -> int:
+    flow = Flow.objects.filter(namespace=state.namespace, flow_id=state.flow_id).first()
+    trigger = None
+    if flow is not None and not flow.deleted:
+        trigger = next((t for t in schedule_triggers(flow) if t.id == state.trigger_id), None)
+    if trigger is None:
+        remove_trigger(state.namespace, state.flow_id, state.trigger_id)
+        return 0
+    ensure_periodic_task(trigger, state)  # a hand edit lasts until the next firing
+    if not state.fires or flow.disabled:
+        return 0
+    last = _last_execution(state)
+    stop_after = trigger.data.get("stopAfter") or ()
+    if last is not None and last[1] in TERMINAL_VALUES and last[1] in stop_after:
+        logger.info("trigger %s of %s.%s stops: its execution %s ended %s", state.trigger_id, state.namespace,
+                    state.flow_id, last[0], last[1])
+        state.disabled = True
+        state.save(update_fields=["disabled", "updated"])
+        ensure_periodic_task(trigger, state)
+        return 0
+    busy = last is not None and last[1] not in TERMINAL_VALUES and not trigger.allow_concurrent
+    moment = now()
+    decided = planning.plan(trigger.cron, state.last_date, moment, recover=trigger.recover,
+                            late_maximum_delay=trigger.late_maximum_delay, missed_after=missed_after(),
+                            allow_concurrent=trigger.allow_concurrent, busy=busy)
+    if decided.skip_to is not None:
+        logger.info("trigger %s of %s.%s passes over dates up to %s", state.trigger_id, state.namespace,
+                    state.flow_id, iso(decided.skip_to))
+        state.last_date = decided.skip_to
+    fired = 0
+    for date in decided.fire:
+        fired += _fire_date(state, trigger, date, "schedule", trigger.data.get("inputs"), trigger.data.get("labels"))
+        state.last_date = date
+    fields = ["last_date", "next_date", "evaluated_at", "execution_id", "updated"]
+    if state.backfill and not state.backfill.get("paused") and not (busy or (fired and not trigger.allow_concurrent)):
+        fired += _advance_backfill(state, trigger, moment)
+        fields.append("backfill")  # only then: a pause asked meanwhile is not written over
+    state.next_date = trigger.cron.next_after(state.last_date)
+    state.evaluated_at = moment
+    state.save(update_fields=fields)
+    return fired
+
+
+def _last_execution(state: TriggerState) -> tuple[str, str] | None:
+    if not state.execution_id:
+        return None
+    current = Execution.objects.filter(id=state.execution_id).values_list("state", flat=True).first()
+    return (state.execution_id, current) if current is not None else None
+
+
+def _advance_backfill(state: TriggerState, trigger: ScheduleTrigger, moment: datetime) -> int:
+    backfill = dict(state.backfill)
+    cursor = parse_iso(backfill["cursor"])
+    end = parse_iso(backfill["end"]) if backfill.get("end") else None
+    limit = planning.BATCH if trigger.allow_concurrent else 1
+    dates = planning.backfill_dates(trigger.cron, cursor, end, moment, limit)
+    fired = 0
+    for date in dates:
+        fired += _fire_date(state, trigger, date, f"backfill:{backfill['id']}",
+                            backfill.get("inputs") or trigger.data.get("inputs"),
+                            _merged_labels(trigger.data.get("labels"), backfill.get("labels")))
+        backfill["cursor"] = iso(date)
+    finished = trigger.cron.next_after(parse_iso(backfill["cursor"])) > (end or moment)
+    state.backfill = None if finished else backfill
+    return fired
+
+
+def _merged_labels(*groups: Any) -> list[dict[str, str]]:
+    from orchestrator.repository import labels_list, merge_labels
+
+    return merge_labels(*(labels_list(group) for group in groups))
+
+
+def _fire_date(state: TriggerState, trigger: ScheduleTrigger, date: datetime, origin: str, inputs: Any,
+               labels: Any) -> int:
+    """Create the execution of one date with its key, in one transaction; 0 when the key
+    exists already or the date is passed over (conditions, invalid inputs, blocked checks)."""
+    from orchestrator.repository import ExecutionBlocked, FlowDisabled, FlowNotFound, InvalidInputs, create_execution
+
+    variables = trigger_variables(trigger.cron, date)
+    context = {"trigger": variables, "flow": {"id": trigger.flow_id, "namespace": trigger.namespace}}
+    local_date = date.astimezone(trigger.cron.zone)
+    try:
+        if not conditions.holds_all(trigger.data.get("conditions"), local_date, lambda v: _render(v, context)):
+            return 0
+    except Exception as error:  # noqa: BLE001 (a condition that cannot be judged does not hold)
+        logger.warning("trigger %s of %s.%s: a condition could not be judged on %s: %s", trigger.id,
+                       trigger.namespace, trigger.flow_id, variables["date"], error)
+        return 0
+    try:
+        with transaction.atomic():
+            key = ScheduledDate.objects.create(namespace=trigger.namespace, flow_id=trigger.flow_id,
+                                               trigger_id=trigger.id, date=date, origin=origin)
+            execution = create_execution(
+                trigger.namespace, trigger.flow_id, inputs=_render(inputs or {}, context), labels=labels,
+                trigger={"id": trigger.id, "type": trigger.data.get("type"), "variables": variables},
+            )
+            key.execution_id = execution.id
+            key.save(update_fields=["execution_id"])
+    except IntegrityError:
+        return 0  # fired already
+    except (InvalidInputs, ExecutionBlocked, FlowDisabled, FlowNotFound) as error:
+        logger.warning("trigger %s of %s.%s did not start an execution for %s: %s", trigger.id,
+                       trigger.namespace, trigger.flow_id, variables["date"], error)
+        return 0
+    state.execution_id = execution.id
+    return 1
+
+
+def _render(value: Any, context: Mapping[str, Any]) -> Any:
+    from orchestrator.templating import render_value
+
+    return render_value(value, context)
+
+
+# --- backfills and switches (the admin, `manage.py schedule`, later the API) ----------------------
+
+class TriggerNotFound(LookupError):
+    pass
+
+
+def _state(namespace: str, flow_id: str, trigger_id: str) -> TriggerState:
+    state = TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id).first()
+    if state is None:
+        raise TriggerNotFound(f"no Schedule trigger {trigger_id} in flow {namespace}.{flow_id}")
+    return state
+
+
+def _declared(state: TriggerState) -> ScheduleTrigger:
+    flow = Flow.objects.get(namespace=state.namespace, flow_id=state.flow_id)
+    return next(t for t in schedule_triggers(flow) if t.id == state.trigger_id)
+
+
+def _new_backfill(spec: Mapping[str, Any]) -> dict[str, Any]:
+    start = spec.get("start")
+    if not start:
+        raise ValueError("a backfill needs a start date")
+    start_date = parse_iso(str(start))
+    # Never past now: later dates are the regular schedule's.
+    end = min(parse_iso(str(spec["end"])), now()) if spec.get("end") else now()
+    if end < start_date:
+        raise ValueError("a backfill's end comes before its start")
+    return {"id": uuid.uuid4().hex[:12], "start": iso(start_date), "end": iso(end),
+            "inputs": spec.get("inputs"), "labels": spec.get("labels"), "paused": False,
+            # Dates after the cursor remain: the start date itself is included.
+            "cursor": iso(start_date - timedelta(milliseconds=1))}
+
+
+def start_backfill(namespace: str, flow_id: str, trigger_id: str, *, start: datetime | str,
+                   end: datetime | str | None = None, inputs: Mapping[str, Any] | None = None,
+                   labels: Any = None) -> dict[str, Any]:
+    """Replay the trigger's dates from `start` to `end` (or up to now): one execution per date,
+    alongside the regular schedule. Replaces a backfill in progress."""
+    with transaction.atomic():
+        state = _state(namespace, flow_id, trigger_id)
+        spec = {"start": iso(start) if isinstance(start, datetime) else start,
+                "end": iso(end) if isinstance(end, datetime) else end, "inputs": inputs, "labels": labels}
+        state.backfill = _new_backfill(spec)
+        state.save(update_fields=["backfill", "updated"])
+        return state.backfill
+
+
+def set_backfill_paused(namespace: str, flow_id: str, trigger_id: str, paused: bool) -> None:
+    with transaction.atomic():
+        state = TriggerState.objects.select_for_update().get(pk=_state(namespace, flow_id, trigger_id).pk)
+        if not state.backfill:
+            raise ValueError(f"trigger {trigger_id} of {namespace}.{flow_id} has no backfill")
+        state.backfill = {**state.backfill, "paused": paused}
+        state.save(update_fields=["backfill", "updated"])
+
+
+def cancel_backfill(namespace: str, flow_id: str, trigger_id: str) -> None:
+    _set(namespace, flow_id, trigger_id, backfill=None)
+
+
+def set_disabled(namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+    """Switch a trigger off or on, whatever its YAML says. Switched on, it fires from now."""
+    state = _state(namespace, flow_id, trigger_id)
+    fields: dict[str, Any] = {"disabled": disabled}
+    if not disabled and state.disabled:
+        fields["last_date"] = max(state.last_date, now())
+        last = _last_execution(state)
+        if last is None or last[1] in TERMINAL_VALUES:
+            fields["execution_id"] = None  # so that stopAfter does not stop it again at once
+    _set(namespace, flow_id, trigger_id, **fields)
+    state.refresh_from_db()
+    try:
+        ensure_periodic_task(_declared(state), state)
+    except (Flow.DoesNotExist, StopIteration):
+        pass
+
+
+def unlock(namespace: str, flow_id: str, trigger_id: str) -> None:
+    _set(namespace, flow_id, trigger_id, locked_until=None, locked_by="")
+
+
+def _set(namespace: str, flow_id: str, trigger_id: str, **fields: Any) -> None:
+    if not TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id).update(**fields):
+        raise TriggerNotFound(f"no Schedule trigger {trigger_id} in flow {namespace}.{flow_id}")
+
+
+def states(namespace: str | None = None) -> Iterable[TriggerState]:
+    query = TriggerState.objects.all()
+    return query.filter(namespace=namespace) if namespace else query
