@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 import orjson
 from django.db import transaction
 
-from executor import delays, for_each_item, log_fetch, store
+from executor import delays, flow_triggers, for_each_item, log_fetch, store
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
@@ -315,6 +315,10 @@ class Step:
         self.delays: list[Delay] = []
         self.deleted: set[str] = set()
         self.reevaluate = False  # look at the execution again once this step commits (new children)
+        # Entries of the state history before this step: the ones after it are changes that Flow
+        # triggers may listen for (executor/flow_triggers.py).
+        self.history_seen = len(execution.state_history or ())
+        self.batching = False
 
     def advance(self, rows: list[tuple], result: messages.TaskResult | None,
                 result_run: TaskRun | None, fired: list[Delay] = ()) -> list[messages.WorkerJob]:
@@ -434,6 +438,7 @@ class Step:
                     task_id=action.task_id, task_run_id=action.task_run_id, level=action.level,
                     message=action.message, timestamp=self.moment,
                 ))
+        self.batching = True  # flow triggers need answers to their statements: after the pipeline
         with store.batch():
             self._save_runs()
             if final_state in (State.SUCCESS, State.WARNING) and graph.data.get("outputs"):
@@ -446,6 +451,8 @@ class Step:
                 _set_execution_state(execution, final_state, self.stamp)
                 self._ended(graph)
             self._save_execution(logs)
+        self.batching = False
+        self._fire_flow_triggers()
         # Jobs are built after the writes, so that outputs this step stored are visible to them.
         runs = self._runs(view)
         return [self._job(graph, view, self.full[d.task_run_id], d.attempt, runs) for d in dispatches]
@@ -591,6 +598,21 @@ class Step:
             transaction.on_commit(delays.notify)
         self.execution.updated = self.moment
         store.update_execution(self.execution)
+        if not self.batching:
+            self._fire_flow_triggers()
+
+    def _fire_flow_triggers(self) -> None:
+        """Start the executions of flows listening for the states this step entered; their log
+        lines about the upstream (a trigger that could not start) are written here too."""
+        history = self.execution.state_history or []
+        if len(history) <= self.history_seen:
+            return
+        logs: list[LogEntry] = []
+        for occurrence in range(self.history_seen, len(history)):
+            flow_triggers.on_state_change(self.execution, history[occurrence]["state"], occurrence, self.moment, logs)
+        self.history_seen = len(history)
+        if logs:
+            LogEntry.objects.bulk_create(logs)
 
     def _apply_kept_results(self, graph: FlowGraph, views: dict[str, TaskRunView]) -> list[TaskRun]:
         """Apply, in this step, the results that workers have already finished for the other

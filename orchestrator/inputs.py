@@ -61,12 +61,15 @@ def resolve_inputs(
     *,
     context: Mapping[str, Any] | None = None,
     seal: Callable[[str], Any] | None = None,
+    missing_allowed: bool = False,
 ) -> dict[str, Any]:
     """The typed inputs of an execution, nested by the dots of their ids; JSON data only.
 
     `context` is what `defaults` and conditions may read besides `inputs` (`flow`, `execution`…).
     `seal` turns a SECRET input's checked value into what is stored (its encryption); without
-    it the value stays plain, for callers that never store it. Raises InvalidInputs.
+    it the value stays plain, for callers that never store it. `missing_allowed` lets a required
+    input without a value or default stay null, as Kestra's Flow triggers start their executions.
+    Raises InvalidInputs.
     """
     declared = [item for item in declarations or () if isinstance(item, Mapping) and input_id(item)]
     given = given or {}
@@ -79,7 +82,7 @@ def resolve_inputs(
         name = input_id(declaration)
         upstream_failed = bool(dependencies[name] & failed)
         try:
-            value = _resolve_one(declaration, name, given, scope, seal)
+            value = _resolve_one(declaration, name, given, scope, seal, missing_allowed)
             _place(resolved, name, value)
         except Invalid as error:
             failed.add(name)
@@ -100,7 +103,7 @@ def unknown_inputs(declarations: Iterable[Mapping[str, Any]] | None, given: Mapp
 
 
 def _resolve_one(declaration: Mapping[str, Any], name: str, given: Mapping[str, Any], scope: Mapping[str, Any],
-                 seal: Callable[[str], Any] | None) -> Any:
+                 seal: Callable[[str], Any] | None, missing_allowed: bool = False) -> Any:
     input_type = declaration.get("type")
     reader = READERS.get(input_type)  # type: ignore[arg-type]
     if reader is None:
@@ -119,7 +122,7 @@ def _resolve_one(declaration: Mapping[str, Any], name: str, given: Mapping[str, 
     if not present:
         defaults = declaration.get("defaults")
         if defaults is None:
-            if declaration.get("required", True) is False:
+            if declaration.get("required", True) is False or missing_allowed:
                 return None
             raise Invalid("a value is required")
         try:

@@ -85,6 +85,8 @@ class Execution(models.Model):
         indexes = [
             models.Index(fields=["namespace", "flow_id", "-start_date"], name="execution_flow_idx"),
             models.Index(fields=["-start_date"], name="execution_start_idx"),
+            # The API's search by state (labels have a GIN index on PostgreSQL: migration 0006).
+            models.Index(fields=["state", "-start_date"], name="execution_state_idx"),
             models.Index(
                 fields=["updated"], name="execution_active_idx", condition=~Q(state__in=TERMINAL_VALUES)
             ),
@@ -167,3 +169,53 @@ class Delay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.execution_id} at {self.fire_at:%Y-%m-%d %H:%M:%S}"
+
+
+class FlowTriggerListener(models.Model):
+    """The index of Flow triggers, one row per trigger of a deployed flow, written at deploy:
+    when an execution changes state the executor reads these few rows instead of parsing every
+    flow. `states` are the states the trigger listens for, so most changes match none."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="flow_triggers")
+    trigger_id = models.CharField(max_length=256)
+    revision = models.PositiveIntegerField()
+    states = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["flow", "trigger_id"], name="flow_trigger_listener_unique")]
+
+
+class FlowTriggerProgress(models.Model):
+    """How far a windowed group of a Flow trigger (its `preconditions`, or a MultipleCondition)
+    has come: the window's start, which named conditions were met, when and by which execution,
+    and the outputs gathered. Changed only under its row lock."""
+
+    namespace = models.CharField(max_length=255)
+    flow_id = models.CharField(max_length=255)
+    trigger_id = models.CharField(max_length=256)
+    group = models.CharField(max_length=300)
+    progress = models.JSONField(default=dict)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "flow_id", "trigger_id", "group"],
+                                               name="flow_trigger_progress_unique")]
+
+
+class FlowTriggerFired(models.Model):
+    """An execution started by a Flow trigger, keyed by what caused it: the upstream execution,
+    its `occurrence` (the position of the state in its history: RUNNING can come twice), and the
+    listening flow's trigger. The unique key makes a second evaluation of the same change a no-op."""
+
+    source_execution_id = models.CharField(max_length=32)
+    occurrence = models.PositiveIntegerField()
+    namespace = models.CharField(max_length=255)
+    flow_id = models.CharField(max_length=255)
+    trigger_id = models.CharField(max_length=256)
+    execution_id = models.CharField(max_length=32, null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["source_execution_id", "occurrence", "namespace", "flow_id", "trigger_id"],
+            name="flow_trigger_fired_unique")]

@@ -80,6 +80,9 @@ def deploy(source: str) -> tuple[Flow, bool]:
     FlowRevision.objects.create(
         head=flow, namespace=flow.namespace, flow_id=flow.flow_id, revision=flow.revision, source=source
     )
+    from executor.flow_triggers import index_flow
+
+    index_flow(flow, definition.data)
     return flow, True
 
 
@@ -135,13 +138,15 @@ def create_execution(
     parent_id: str | None = None,
     revision: int | None = None,
     files: Mapping[str, "os.PathLike[str]"] | None = None,
+    missing_inputs_allowed: bool = False,
 ) -> Execution:
     """Create an execution in CREATED and hand it to the executor once committed.
 
     The given inputs are typed and checked against the flow's declarations first (SECRET ones
     encrypted); InvalidInputs lists every problem, and then nothing is stored. `files` are local
     files for FILE inputs, by input id: stored in the internal storage before the row is
-    written, and deleted again if it cannot be (orchestrator/input_files.py)."""
+    written, and deleted again if it cannot be (orchestrator/input_files.py). With
+    `missing_inputs_allowed` (Flow triggers), required inputs nobody gave stay null."""
     flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
     if flow is None:
         raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
@@ -154,6 +159,7 @@ def create_execution(
     uploads = input_files.upload_uris(namespace, flow_id, execution_id, files or {})
     typed_inputs = resolve_inputs(
         graph.data.get("inputs"), {**(inputs or {}), **uploads}, seal=encryption.encrypt,
+        missing_allowed=missing_inputs_allowed,
         context={"flow": {"id": flow_id, "namespace": namespace, "revision": revision},
                  "execution": {"id": execution_id, "startDate": iso(moment)}, **ambient()},
     )

@@ -153,6 +153,18 @@ def with_parents(context: dict[str, Any], ancestors: list[TaskRunView]) -> dict[
     return context
 
 
+def trigger_context(trigger: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`trigger` in expressions: as in Kestra, the trigger's variables (`trigger.executionId`,
+    `trigger.body`, `trigger.date`…), beside which the stored `id`, `type` and `variables` stay
+    readable (workers find a subflow's parent through them)."""
+    if not trigger:
+        return {}
+    variables = trigger.get("variables")
+    if not isinstance(variables, Mapping):
+        return dict(trigger)
+    return {**variables, **{key: trigger[key] for key in ("id", "type", "variables") if key in trigger}}
+
+
 def execution_context(flow: FlowGraph, view: ExecutionView, outputs: Mapping[str, Any]) -> dict[str, Any]:
     """The variables every expression of an execution sees."""
     return {
@@ -162,7 +174,7 @@ def execution_context(flow: FlowGraph, view: ExecutionView, outputs: Mapping[str
         "outputs": dict(outputs),
         "labels": labels_map(view.labels),
         "vars": dict(flow.data.get("variables") or {}),
-        "trigger": dict(view.trigger or {}),
+        "trigger": trigger_context(view.trigger),
     }
 
 
