@@ -180,3 +180,154 @@ tasks:
     lines = marks.read_text().splitlines()
     assert set(lines) == {str(value) for value in range(100)}
     assert len(lines) <= 100 + len(lost)
+
+
+# --- the executor's and the reconciler's part, step by step ---------------------------------
+
+class RecordingBus:
+    def __init__(self):
+        self.sent = []
+
+    def publish(self, queue_name, task_name, payload):
+        self.sent.append((queue_name, payload))
+
+    def take(self, queue_name):
+        found = [payload for name, payload in self.sent if name == queue_name]
+        self.sent = [(name, payload) for name, payload in self.sent if name != queue_name]
+        return found
+
+
+@pytest.fixture
+def by_hand():
+    """Messages kept instead of sent, claims in memory: nothing outside this test acts."""
+    from orchestrator import bus
+    from workers.claims import MemoryClaims, set_claims
+
+    recording = RecordingBus()
+    bus.set_bus(recording)
+    set_claims(MemoryClaims())
+    yield recording
+    bus.set_bus(None)
+    set_claims(None)
+
+
+LONELY = f"""
+id: lonely
+namespace: tests
+tasks:
+  - id: work
+    type: io.kestra.plugin.core.debug.Return
+    format: done
+    workerGroup:
+      key: {GROUP}
+"""
+
+
+def test_each_lost_attempt_is_recorded_and_the_next_sent_until_losses_count_as_failures(by_hand, namespace):
+    from executor.service import handle_message
+    from orchestrator import messages
+    from workers.claims import LOST_OWNER
+    from workers.runtime import run_job
+
+    flow, _ = deploy(with_namespace(LONELY, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    handle_message(messages.evaluate(execution.id))
+    [first] = by_hand.take(f"worker.{GROUP}")
+    assert first["attempt"] == 1
+    by_hand.take("executor")  # the execution's first message, handled by hand above
+
+    def lose(attempt):
+        handle_message(messages.evaluate(execution.id, lost=[
+            {"taskRunId": first["taskRunId"], "attempt": attempt, "workerId": f"gone:{attempt}"}]))
+
+    lose(1)
+    [second] = by_hand.take(f"worker.{GROUP}")
+    assert second["attempt"] == 2 and second["taskRunId"] == first["taskRunId"]
+    run = TaskRun.objects.get(id=first["taskRunId"])
+    assert run.state == State.CREATED.value and run.attempt_count == 1
+    assert run.attempts[0]["lost"] is True and run.attempts[0]["workerId"] == "gone:1"
+    # The lost attempt's claim is the executor's now: a redelivered copy of it does not run.
+    # (A worker claims before it runs: workers/runtime.py.)
+    assert get_claims().claim_owners([claim_key(run.id, 1)]) == [LOST_OWNER]
+    assert not get_claims().claim(claim_key(run.id, 1), "vm:99")
+    # Its worker was only stalled and answers late: ignored, attempt 2 is still the one awaited.
+    handle_message(messages.result(execution.id, run_job(first)))
+    assert TaskRun.objects.get(id=run.id).attempt_count == 1
+    # The same loss told twice (both reconciler passes) changes nothing more.
+    lose(1)
+    assert by_hand.take(f"worker.{GROUP}") == [] and TaskRun.objects.get(id=run.id).attempt_count == 1
+
+    lose(2)
+    lose(3)
+    assert [job["attempt"] for job in by_hand.take(f"worker.{GROUP}")] == [3, 4]
+    lose(4)  # the fourth loss (HARRIER_LOST_ATTEMPTS = 3) counts as a failed attempt
+    assert by_hand.take(f"worker.{GROUP}") == []
+    for message in by_hand.take("executor"):
+        handle_message(message)
+    run = TaskRun.objects.get(id=run.id)
+    assert run.state == State.FAILED.value
+    assert [attempt.get("lost", False) for attempt in run.attempts] == [True, True, True, False]
+    assert run.attempts[-1]["error"] == ("The worker gone:4 stopped responding while it ran attempt 4; 3 attempts "
+                                         "were lost with their worker before: this loss counts as a failed attempt")
+    wait_for(lambda: finished(execution.id), 5, "the execution to end")
+    assert finished(execution.id).state == State.FAILED.value
+
+
+def test_a_lost_attempt_whose_result_was_kept_is_not_run_again(by_hand, namespace):
+    """The worker finished and kept its result, then died before sending it: the result stands."""
+    import orjson
+
+    from executor.service import handle_message
+    from orchestrator import messages
+    from workers.claims import result_key
+    from workers.runtime import run_job
+
+    flow, _ = deploy(with_namespace(LONELY, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    handle_message(messages.evaluate(execution.id))
+    [job] = by_hand.take(f"worker.{GROUP}")
+    by_hand.take("executor")
+    kept = messages.result(execution.id, run_job(job))
+    get_claims().keep_result(result_key(job["taskRunId"], 1), orjson.dumps(kept))
+    handle_message(messages.evaluate(execution.id, lost=[
+        {"taskRunId": job["taskRunId"], "attempt": 1, "workerId": "gone:1"}]))
+    assert by_hand.take(f"worker.{GROUP}") == []
+    for message in by_hand.take("executor"):
+        handle_message(message)
+    run = TaskRun.objects.get(id=job["taskRunId"])
+    assert run.state == State.SUCCESS.value and len(run.attempts) == 1 and "lost" not in run.attempts[0]
+
+
+def test_the_reconciler_sends_a_silent_workers_attempts_once(by_hand):
+    from executor.reconciler import reap_once
+    from workers.claims import MemoryClaims, running_entry, set_claims
+
+    class SilentWorker(MemoryClaims):
+        """One worker whose heartbeat has expired, listing two attempts."""
+
+        def __init__(self):
+            super().__init__()
+            self.listed = {"vm:41": [running_entry("e1", "r1", 2), running_entry("e1", "r2", 1),
+                                     running_entry("e2", "r3", 1)]}
+
+        def silent_workers(self, ttl):
+            return sorted(self.listed)
+
+        def forget_worker(self, worker_id):
+            return worker_id in self.listed
+
+        def attempts_of(self, worker_id):
+            return self.listed[worker_id]
+
+        def drop_attempts(self, worker_id):
+            del self.listed[worker_id]
+
+    store = SilentWorker()
+    set_claims(store)
+    assert reap_once() == 2
+    sent = {message["executionId"]: message["lost"] for message in by_hand.take("executor")}
+    assert sent == {
+        "e1": [{"taskRunId": "r1", "attempt": 2, "workerId": "vm:41"}, {"taskRunId": "r2", "attempt": 1, "workerId": "vm:41"}],
+        "e2": [{"taskRunId": "r3", "attempt": 1, "workerId": "vm:41"}],
+    }
+    assert reap_once() == 0 and store.listed == {}
