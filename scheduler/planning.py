@@ -8,8 +8,9 @@ to fire after that, oldest first; the caller fires them one by one, each with it
 - A date older than `missed_after` (the scheduler was down, or stayed busy) is *missed* and
   follows `recoverMissedSchedules`: ALL fires every missed date, LAST only the latest of them,
   NONE none. Newer dates are simply due and always fire.
-- Without `allowConcurrent`, one date fires at a time: the next one waits for its execution to
-  end (the caller does not fire at all while it runs), as Kestra's scheduler does.
+- Nothing fires while the trigger is busy (without `allowConcurrent`, an execution it started
+  still runs, as in Kestra); the caller then fires the due dates one at a time, each waiting for
+  the last one's execution, and passes over those whose conditions do not hold.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from scheduler.dates import Cron
 
 Recover = Literal["ALL", "LAST", "NONE"]
 
-# How many dates one evaluation fires at most when several may run at once: a trigger far
-# behind catches up over a few evaluations instead of one long transaction.
+# How many due dates one evaluation considers at most: a trigger far behind catches up over a few
+# evaluations instead of one long one.
 BATCH = 100
 
 
@@ -35,7 +36,7 @@ class Plan:
 
 def plan(cron: Cron, last_date: datetime, now: datetime, *, recover: Recover = "ALL",
          late_maximum_delay: timedelta | None = None, missed_after: timedelta = timedelta(seconds=60),
-         allow_concurrent: bool = False, busy: bool = False) -> Plan:
+         busy: bool = False) -> Plan:
     floor = last_date
     if late_maximum_delay is not None:
         too_late = cron.previous_before(now - late_maximum_delay)
@@ -52,7 +53,7 @@ def plan(cron: Cron, last_date: datetime, now: datetime, *, recover: Recover = "
     skip_to = floor if floor > last_date else None
     if busy:
         return Plan(skip_to=skip_to)
-    return Plan(skip_to=skip_to, fire=cron.between(floor, now, BATCH if allow_concurrent else 1))
+    return Plan(skip_to=skip_to, fire=cron.between(floor, now, BATCH))
 
 
 def backfill_dates(cron: Cron, cursor: datetime, end: datetime | None, now: datetime, limit: int) -> list[datetime]:

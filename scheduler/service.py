@@ -316,8 +316,7 @@ def _evaluate(state: TriggerState) -> int:
     busy = last is not None and last[1] not in TERMINAL_VALUES and not trigger.allow_concurrent
     moment = now()
     decided = planning.plan(trigger.cron, state.last_date, moment, recover=trigger.recover,
-                            late_maximum_delay=trigger.late_maximum_delay, missed_after=missed_after(),
-                            allow_concurrent=trigger.allow_concurrent, busy=busy)
+                            late_maximum_delay=trigger.late_maximum_delay, missed_after=missed_after(), busy=busy)
     if decided.skip_to is not None:
         logger.info("trigger %s of %s.%s passes over dates up to %s", state.trigger_id, state.namespace,
                     state.flow_id, iso(decided.skip_to))
@@ -326,6 +325,8 @@ def _evaluate(state: TriggerState) -> int:
     for date in decided.fire:
         fired += _fire_date(state, trigger, date, "schedule", trigger.data.get("inputs"), trigger.data.get("labels"))
         state.last_date = date
+        if fired and not trigger.allow_concurrent:
+            break  # the next date waits for this execution
     fields = ["last_date", "next_date", "evaluated_at", "execution_id", "updated"]
     if state.backfill and not state.backfill.get("paused") and not (busy or (fired and not trigger.allow_concurrent)):
         fired += _advance_backfill(state, trigger, moment)
@@ -347,14 +348,14 @@ def _advance_backfill(state: TriggerState, trigger: ScheduleTrigger, moment: dat
     backfill = dict(state.backfill)
     cursor = parse_iso(backfill["cursor"])
     end = parse_iso(backfill["end"]) if backfill.get("end") else None
-    limit = planning.BATCH if trigger.allow_concurrent else 1
-    dates = planning.backfill_dates(trigger.cron, cursor, end, moment, limit)
     fired = 0
-    for date in dates:
+    for date in planning.backfill_dates(trigger.cron, cursor, end, moment, planning.BATCH):
         fired += _fire_date(state, trigger, date, f"backfill:{backfill['id']}",
                             backfill.get("inputs") or trigger.data.get("inputs"),
                             _merged_labels(trigger.data.get("labels"), backfill.get("labels")))
         backfill["cursor"] = iso(date)
+        if fired and not trigger.allow_concurrent:
+            break
     finished = trigger.cron.next_after(parse_iso(backfill["cursor"])) > (end or moment)
     state.backfill = None if finished else backfill
     return fired

@@ -95,11 +95,10 @@ EVERY_MINUTE = Cron("* * * * *")
 NOW = at("2025-01-01T12:00:30Z")
 
 
-def test_plan_fires_the_due_date_one_at_a_time():
+def test_plan_lists_the_due_dates_unless_busy():
     decided = plan(EVERY_MINUTE, at("2025-01-01T11:58:00Z"), NOW)
-    assert decided.skip_to is None and [iso(d) for d in decided.fire] == ["2025-01-01T11:59:00.000Z"]
-    together = plan(EVERY_MINUTE, at("2025-01-01T11:58:00Z"), NOW, allow_concurrent=True)
-    assert [iso(d) for d in together.fire] == ["2025-01-01T11:59:00.000Z", "2025-01-01T12:00:00.000Z"]
+    assert decided.skip_to is None
+    assert [iso(d) for d in decided.fire] == ["2025-01-01T11:59:00.000Z", "2025-01-01T12:00:00.000Z"]
     assert plan(EVERY_MINUTE, at("2025-01-01T11:58:00Z"), NOW, busy=True).fire == []
 
 
@@ -110,14 +109,12 @@ def test_plan_fires_the_due_date_one_at_a_time():
 ])
 def test_missed_schedules(recover, fired):
     last = at("2025-01-01T11:49:00Z")  # down for ten minutes
-    decided = plan(EVERY_MINUTE, last, NOW, recover=recover, missed_after=timedelta(seconds=150),
-                   allow_concurrent=True)
+    decided = plan(EVERY_MINUTE, last, NOW, recover=recover, missed_after=timedelta(seconds=150))
     assert [d.strftime("%H:%M") for d in decided.fire] == fired
 
 
 def test_late_maximum_delay_passes_over_older_dates():
-    decided = plan(EVERY_MINUTE, at("2025-01-01T11:49:00Z"), NOW, late_maximum_delay=timedelta(minutes=2),
-                   allow_concurrent=True)
+    decided = plan(EVERY_MINUTE, at("2025-01-01T11:49:00Z"), NOW, late_maximum_delay=timedelta(minutes=2))
     assert iso(decided.skip_to) == "2025-01-01T11:58:00.000Z"
     assert [d.strftime("%H:%M") for d in decided.fire] == ["11:59", "12:00"]
 
