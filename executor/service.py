@@ -729,13 +729,25 @@ class Step:
         if not isinstance(limit, int) or limit < 1:
             return True
         store.lock_flow(execution.namespace, execution.flow_id)
-        running = Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id,
-                                           state__in=OCCUPYING).exclude(id=execution.id).count()
-        if running < limit:
+        same_flow = Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id)
+        running = same_flow.filter(state__in=OCCUPYING).exclude(id=execution.id).count()
+        behavior = str(concurrency.get("behavior") or "QUEUE").upper()
+        # Executions start in the order they were created: a free slot goes to the oldest one
+        # waiting (queued, or created and not looked at yet), never to a newer one whose message
+        # happened to arrive first.
+        in_line = same_flow.filter(state__in=[State.QUEUED.value, State.CREATED.value]).exclude(id=execution.id)
+        waiting = list(in_line.order_by("start_date", "id").values_list("id", "start_date")[:limit]) \
+            if behavior == "QUEUE" else []
+        first_in_line = not any((started, queued_id) < (execution.start_date, execution.id)
+                                for queued_id, started in waiting)
+        if running < limit and first_in_line:
             if state is State.QUEUED:
                 _set_execution_state(execution, State.RUNNING, self.stamp)
+            if running + 1 < limit and waiting:  # another slot is free: the next in line may start
+                self._wake([queued_id for queued_id, _ in waiting[:limit - running - 1]])
             return True
-        behavior = str(concurrency.get("behavior") or "QUEUE").upper()
+        if running < limit:
+            self._wake([waiting[0][0]])  # the oldest waiting takes the slot; this one queues behind
         if behavior == "QUEUE":
             if state is State.QUEUED:
                 return False  # still waiting for a slot: nothing changes
@@ -752,6 +764,14 @@ class Step:
         _set_execution_state(execution, final, self.stamp)
         self._save_execution(self.logs)
         return False
+
+    def _wake(self, execution_ids: list[str]) -> None:
+        """Ask the executor to look at these executions once this step commits."""
+        if execution_ids:
+            transaction.on_commit(lambda: [
+                bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, messages.evaluate(execution_id))
+                for execution_id in execution_ids
+            ])
 
     def _start_subflow(self, graph: FlowGraph, action: StartSubflow) -> None:
         """Create the child execution of a Subflow task run, in this transaction; its id becomes
