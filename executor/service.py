@@ -519,7 +519,9 @@ class Step:
             run.attempts = [*run.attempts, {
                 "workerId": worker, "lost": True, "error": reason,
                 "state": {"current": State.FAILED.value, "histories": [
-                    {"state": State.RUNNING.value, "date": started}, {"state": State.FAILED.value, "date": self.stamp}]},
+                    {"state": State.RUNNING.value, "date": started},
+                    {"state": State.FAILED.value, "date": self.stamp},
+                ]},
             }]
             run.attempt_count = len(run.attempts)
             run.dispatched = self.moment
