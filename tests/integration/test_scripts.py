@@ -335,3 +335,30 @@ tasks:
 """
     with pytest.raises(FlowValidationError, match="only the io.kestra.plugin.core.runner.Process task runner"):
         deploy(with_namespace(source, namespace))
+
+
+def test_namespace_files_are_in_the_working_directory_of_a_script(run_flow, namespace):
+    import io
+
+    from orchestrator.storage import get_storage, namespace_file_uri
+
+    storage = get_storage()  # the same storage as the cluster's workers (same HARRIER_HOME)
+    storage.put(namespace_file_uri(namespace, "sql/query.sql"), io.BytesIO(b"SELECT 42;\n"))
+    storage.put(namespace_file_uri(namespace, "notes.md"), io.BytesIO(b"not wanted\n"))
+    source = """
+id: with-namespace-files
+namespace: tests
+tasks:
+  - id: list
+    type: io.kestra.plugin.scripts.shell.Commands
+    namespaceFiles:
+      enabled: true
+      include:
+        - "sql/**"
+    commands:
+      - cat sql/query.sql
+      - test ! -e notes.md && echo "only what was included"
+"""
+    outcome = run_flow(source, expect_logs=2)
+    assert outcome.state == "SUCCESS", outcome.logs_of("list")
+    assert outcome.logs_of("list")[:2] == ["SELECT 42;", "only what was included"]
