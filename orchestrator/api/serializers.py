@@ -133,3 +133,17 @@ class LogLine(serializers.Serializer):
 class Version(serializers.Serializer):
     version = serializers.CharField()
 
+
+class Worker(serializers.Serializer):
+    id = serializers.CharField(help_text="host:pid of the process running jobs")
+    host = serializers.CharField()
+    pid = serializers.IntegerField()
+    groups = serializers.ListField(child=serializers.CharField())
+    since = serializers.CharField(allow_null=True)
+
+
+class Workers(serializers.Serializer):
+    workers = Worker(many=True)
+    waiting = serializers.CharField(required=False, allow_null=True,
+                                    help_text="with `group`: why its jobs wait (no live worker), or null")
+

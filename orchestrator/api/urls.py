@@ -13,6 +13,7 @@ from orchestrator.api import executions, flows, meta
 
 urlpatterns = [
     path("version", meta.Version.as_view(), name="api-version"),
+    path("workers", meta.Workers.as_view(), name="api-workers"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="api-openapi"),
     path("swagger-ui", SpectacularSwaggerView.as_view(url_name="api-openapi"), name="api-swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="api-openapi"), name="api-redoc"),

@@ -130,7 +130,7 @@ ENDPOINTS = [
     ("post", "/api/v1/executions/e1/restart"), ("post", "/api/v1/executions/e1/replay"),
     ("post", "/api/v1/executions/e1/resume"), ("post", "/api/v1/executions/e1/state"),
     ("get", "/api/v1/logs/e1"), ("get", "/api/v1/logs/e1/download"), ("get", "/api/v1/openapi.json"),
-    ("get", "/api/v1/swagger-ui"), ("get", "/api/v1/redoc"),
+    ("get", "/api/v1/swagger-ui"), ("get", "/api/v1/redoc"), ("get", "/api/v1/workers"),
 ]
 
 
@@ -468,3 +468,13 @@ def test_the_openapi_document_is_valid_and_describes_every_endpoint(staff):
             "listExecutionLogs"} <= operations
     assert staff.get("/api/v1/swagger-ui").status_code == 200
     assert staff.get("/api/v1/redoc").status_code == 200
+
+
+def test_workers_says_who_serves_a_group_and_why_its_jobs_wait(cluster, staff):
+    everyone = staff.get("/api/v1/workers").json()["workers"]
+    assert any("default" in worker["groups"] for worker in everyone)
+    served = staff.get("/api/v1/workers", {"group": "default"}).json()
+    assert served["workers"] and served["waiting"] is None
+    nobody = staff.get("/api/v1/workers", {"group": "unstaffed"}).json()  # a group no test worker serves
+    assert nobody["workers"] == []
+    assert "no live worker serves worker group 'unstaffed'" in nobody["waiting"]
