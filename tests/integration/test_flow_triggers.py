@@ -14,6 +14,18 @@ from tests.harness import finished, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+
+@pytest.fixture(autouse=True)
+def settled():
+    """Leave no execution running for the tables' flush after the test (the executions a
+    trigger started are not all awaited by the test itself)."""
+    yield
+    from orchestrator.models import Execution
+    from orchestrator.states import TERMINAL
+
+    terminal = [state.value for state in TERMINAL]
+    wait_for(lambda: not Execution.objects.exclude(state__in=terminal).exists(), 60, "executions to settle")
+
 TRIGGER_NS = "io.kestra.tests.trigger"
 
 
