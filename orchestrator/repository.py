@@ -83,6 +83,7 @@ def deploy(source: str) -> tuple[Flow, bool]:
     from executor.flow_triggers import index_flow
 
     index_flow(flow, definition.data)
+    sync_schedules(flow)
     return flow, True
 
 
@@ -95,6 +96,7 @@ def delete_flow(namespace: str, flow_id: str) -> Flow:
         raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
     flow.deleted = True
     flow.save(update_fields=["deleted", "updated"])
+    sync_schedules(flow)
     return flow
 
 
@@ -285,3 +287,11 @@ def _run_checks(checks: Any, context: Mapping[str, Any]) -> str | None:
         if behavior == "FAIL_EXECUTION":
             return message
     return None
+
+
+def sync_schedules(flow: Flow) -> None:
+    """The flow's Schedule triggers (states, PeriodicTasks) follow its YAML, in the transaction
+    that changed it."""
+    from scheduler.service import sync_flow
+
+    sync_flow(flow)

@@ -211,7 +211,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # task timeouts need not fit under it (docs/workers.md).
     "visibility_timeout": int(os.environ.get("HARRIER_VISIBILITY_TIMEOUT", "3600")),
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, seeing changes made while beat starts (scheduler/beat.py).
+CELERY_BEAT_SCHEDULER = "scheduler.beat:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
 # --- Harrier --------------------------------------------------------------------------------

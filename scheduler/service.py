@@ -154,8 +154,12 @@ def _ensure_state(trigger: ScheduleTrigger, enabled: bool) -> TriggerState:
     )
     changed = []
     if created and isinstance(trigger.data.get("backfill"), Mapping):
-        state.backfill = _new_backfill(trigger.data["backfill"])  # the deprecated property
-        changed.append("backfill")
+        try:
+            state.backfill = _new_backfill(trigger.data["backfill"])  # the deprecated property
+            changed.append("backfill")
+        except ValueError as error:
+            logger.warning("trigger %s of %s.%s: its backfill is ignored: %s", trigger.id, trigger.namespace,
+                           trigger.flow_id, error)
     if state.declared_enabled != enabled:
         if enabled:
             # Dates that passed while the flow or the trigger was disabled are not owed.

@@ -9,8 +9,9 @@ import sys
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 
-from orchestrator.models import Execution, Flow
+from orchestrator.models import TERMINAL_VALUES, Execution, Flow
 from orchestrator.repository import deploy, now
 from scheduler.dates import Cron, parse_iso
 from scheduler.models import ScheduledDate, TriggerState
@@ -24,7 +25,7 @@ namespace: {namespace}
 tasks:
   - id: hello
     type: io.kestra.plugin.core.debug.Return
-    format: "{{{{ trigger.variables.date }}}}"
+    format: "{{{{ trigger.date }}}}"
 triggers:
   - id: tick
     type: io.kestra.plugin.core.trigger.Schedule
@@ -38,7 +39,7 @@ namespace: {namespace}
 tasks:
   - id: hello
     type: io.kestra.plugin.core.debug.Return
-    format: "{{{{ trigger.variables.date }}}}"
+    format: "{{{{ trigger.date }}}}"
 triggers:
   - id: minute
     type: io.kestra.plugin.core.trigger.Schedule
@@ -52,13 +53,21 @@ SCHEDULER_ENV = {"HARRIER_BEAT_MAX_INTERVAL": "1", "HARRIER_SCHEDULE_SWEEP_SECON
 BEAT_ONLY_ENV = {**SCHEDULER_ENV, "HARRIER_SCHEDULE_SWEEP_SECONDS": "3600"}
 
 
+def settle(namespace: str) -> None:
+    """Wait for the test's executions to end: the database is emptied after each test, which must
+    not meet the executor still writing them."""
+    wait_for(lambda: not Execution.objects.filter(namespace=namespace).exclude(state__in=TERMINAL_VALUES).exists(),
+             120, "the test's executions to end")
+
+
 @pytest.fixture
-def scheduler(cluster, request):
+def scheduler(cluster, request, namespace):
     cluster.start("scheduler", "scheduler", env=getattr(request, "param", SCHEDULER_ENV))
     cluster.wait_ready(["scheduler"])
     yield cluster
     if "scheduler" in cluster.processes:
         cluster.stop("scheduler")
+    settle(namespace)
 
 
 @pytest.fixture
@@ -66,7 +75,7 @@ def second_beat(cluster):
     log = open(ROOT / ".harrier" / "test-beat-2.log", "w")  # noqa: SIM115 (closed below)
     beat = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "--loglevel", "INFO",
-         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1"],
+         "--scheduler", settings.CELERY_BEAT_SCHEDULER, "--max-interval", "1"],
         env={**cluster.env, **BEAT_ONLY_ENV}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     yield beat
@@ -96,6 +105,8 @@ def assert_one_execution_per_second(namespace: str, seconds: int = 10) -> None:
     assert every.count() == len(keys(namespace)) == len({e.trigger["variables"]["date"] for e in every})
     wait_for(lambda: all(e.state == "SUCCESS" for e in Execution.objects.filter(id__in=[k.execution_id for k in fired])),
              60, "the executions to succeed")
+    for execution in executions:  # `trigger.date` in expressions, as Kestra spells it
+        assert execution.task_runs.get(task_id="hello").outputs == {"value": execution.trigger["variables"]["date"]}
 
 
 def test_a_trigger_is_a_periodic_task_kept_as_its_yaml_says(scheduler, namespace):

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import close_old_connections
 
-from orchestrator.models import Execution
+from orchestrator.models import TERMINAL_VALUES, Execution
 from orchestrator.repository import deploy, now
 from scheduler import service
 from scheduler.dates import Cron, parse_iso
@@ -40,6 +40,15 @@ triggers:
     inputs:
       who: regular
 """
+
+
+@pytest.fixture(autouse=True)
+def settled(namespace):
+    """The database is emptied after each test: wait for the test's executions to end first, so
+    that emptying it never meets the executor still writing them."""
+    yield
+    wait_for(lambda: not Execution.objects.filter(namespace=namespace).exclude(state__in=TERMINAL_VALUES).exists(),
+             120, "the test's executions to end")
 
 
 def state_of(namespace: str) -> TriggerState:
@@ -164,3 +173,21 @@ triggers:
     assert fired == [since + timedelta(seconds=n) for n in range(1, 31)]
     assert Execution.objects.filter(namespace=namespace).count() == ScheduledDate.objects.filter(
         namespace=namespace).count()
+
+
+def test_deleting_or_disabling_a_flow_follows_into_its_periodic_tasks(namespace):
+    from django_celery_beat.models import PeriodicTask
+
+    from orchestrator.repository import delete_flow
+
+    source = HOURLY.format(namespace=namespace)
+    deploy(source)
+    name = f"harrier schedule {namespace}.hourly hourly"
+    assert PeriodicTask.objects.get(name=name).crontab.timezone.key == "Europe/Paris"
+    deploy(source + "disabled: true\n")
+    assert not PeriodicTask.objects.get(name=name).enabled and not state_of(namespace).fires
+    deploy(source)
+    assert PeriodicTask.objects.get(name=name).enabled and state_of(namespace).fires
+    delete_flow(namespace, "hourly")
+    assert not PeriodicTask.objects.filter(name=name).exists()
+    assert not TriggerState.objects.filter(namespace=namespace).exists()

@@ -188,12 +188,13 @@ def _serve_in_thread(host: str, port: int):
 
 
 def _die_with_parent() -> None:
-    """In a child process: be sent SIGTERM when the parent dies, however it dies (Linux), so that
-    no beat outlives its scheduler. Celery's shutdown may leave without running `finally`."""
+    """In a child process: be killed when the parent dies, however it dies (Linux), so that no beat
+    outlives its scheduler. Celery's shutdown may leave without running `finally`, and a beat
+    asked to stop may wait on the database; killing it loses nothing, as firing is idempotent."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the scheduler's `finally` stops it
         pass
 
