@@ -19,6 +19,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from django.db import IntegrityError, transaction
@@ -96,17 +97,24 @@ class ScheduleTrigger:
 
 
 def schedule_triggers(flow: Flow) -> list[ScheduleTrigger]:
+    return [ScheduleTrigger(flow.namespace, flow.flow_id, data) for data in _schedule_data(flow.source)]
+
+
+@lru_cache(maxsize=1024)
+def _schedule_data(source: str) -> tuple[Mapping[str, Any], ...]:
+    """The Schedule triggers of a flow's source, parsed once per source: a `withSeconds` trigger
+    is evaluated every second. (Read only: the mappings are shared.)"""
     from orchestrator.flowlang import parse_flow
     from orchestrator.flowlang.defaults import with_plugin_defaults
     from scheduler import triggers
 
-    data = with_plugin_defaults(parse_flow(flow.source).data)
+    data = with_plugin_defaults(parse_flow(source).data)
     found = []
     for trigger in data.get("triggers") or ():
         declared = triggers.get(str(trigger.get("type")))
         if declared is not None and declared.kind == SCHEDULE_KIND:
-            found.append(ScheduleTrigger(flow.namespace, flow.flow_id, trigger))
-    return found
+            found.append(trigger)
+    return tuple(found)
 
 
 def task_name(namespace: str, flow_id: str, trigger_id: str) -> str:
