@@ -191,3 +191,17 @@ def test_deleting_or_disabling_a_flow_follows_into_its_periodic_tasks(namespace)
     delete_flow(namespace, "hourly")
     assert not PeriodicTask.objects.filter(name=name).exists()
     assert not TriggerState.objects.filter(namespace=namespace).exists()
+
+
+def test_the_local_loop_fires_what_is_due(cluster, namespace):
+    """`server local` has no beat: its thread runs this step every second."""
+    from scheduler import loop
+
+    deploy(HOURLY.format(namespace=namespace))
+    TriggerState.objects.filter(namespace=namespace).update(last_date=now() - timedelta(hours=1, minutes=1),
+                                                             next_date=now() - timedelta(minutes=1))
+    loop.step(last_sync=0.0)
+    fired = ScheduledDate.objects.get(namespace=namespace, origin="schedule")
+    execution = Execution.objects.get(id=fired.execution_id)
+    assert execution.inputs == {"who": "regular"}
+    assert execution.trigger["variables"]["date"] == fired.date.strftime("%Y-%m-%dT%H:%M:%S.000Z")
