@@ -187,7 +187,12 @@ def _ensure_state(trigger: ScheduleTrigger, enabled: bool) -> TriggerState:
 def _interval_1s():
     from django_celery_beat.models import IntervalSchedule
 
-    return IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)[0]
+    return _one(IntervalSchedule, every=1, period=IntervalSchedule.SECONDS)
+
+
+def _one(model, **fields):
+    """A schedule row with these fields: the first of them when the admin made several."""
+    return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
 
 
 def _crontab(cron: Cron):
@@ -207,10 +212,8 @@ def _crontab(cron: Cron):
                 day_of_week=day_of_week)
     except Exception:  # noqa: BLE001 (celery raises several kinds for what it cannot parse)
         return None
-    return CrontabSchedule.objects.get_or_create(
-        minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week,
-        timezone=cron.zone_name if cron.zone_name not in ("Z", "") else "UTC",
-    )[0]
+    return _one(CrontabSchedule, minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                day_of_week=day_of_week, timezone=cron.zone_name if cron.zone_name not in ("Z", "") else "UTC")
 
 
 def ensure_periodic_task(trigger: ScheduleTrigger, state: TriggerState) -> None:
@@ -248,7 +251,7 @@ def ensure_sweep_task() -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     every = max(int(sweep_seconds()), 1)
-    interval = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)[0]
+    interval = _one(IntervalSchedule, every=every, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.update_or_create(name=SWEEP_NAME, defaults={
         "task": SWEEP_TASK, "args": "[{}]", "queue": SCHEDULER_QUEUE, "interval": interval, "crontab": None,
         "enabled": True, "expire_seconds": every,
