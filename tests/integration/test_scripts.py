@@ -12,7 +12,6 @@ from orchestrator.models import Execution, LogEntry, TaskRun
 from orchestrator.repository import create_execution, deploy
 from orchestrator.states import State
 from tests.harness import wait_for, with_namespace
-from workers.tasktypes.scripts_files import internal_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -241,25 +240,6 @@ tasks:
     wait_for(lambda: LogEntry.objects.filter(execution_id=done.id, message="last line").exists(), 10, "the last line")
 
 
-@pytest.mark.skipif(internal_storage() is not None, reason="this installation has an internal storage")
-def test_output_files_without_internal_storage_fail_clearly(run_flow):
-    source = """
-id: files
-namespace: tests
-tasks:
-  - id: sh
-    type: io.kestra.plugin.scripts.shell.Commands
-    outputFiles:
-      - "*.txt"
-    commands:
-      - echo hi > out.txt
-"""
-    outcome = run_flow(source, expect_logs=1)
-    assert outcome.state == "FAILED"
-    assert "internal storage" in outcome.run("sh").attempts[-1]["error"]
-
-
-@pytest.mark.skipif(internal_storage() is None, reason="this installation has no internal storage")
 def test_output_files_are_stored_and_read_back_by_the_next_task(run_flow):
     from orchestrator.storage import get_storage
 
@@ -302,7 +282,6 @@ tasks:
     assert outcome.logs_of("cat") == ["from the output dir"]
 
 
-@pytest.mark.skipif(internal_storage() is None, reason="this installation has no internal storage")
 def test_a_task_cannot_read_another_executions_files(run_flow):
     source = """
 id: scope

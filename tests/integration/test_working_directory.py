@@ -10,7 +10,6 @@ from orchestrator.repository import create_execution, deploy
 from orchestrator.states import State
 from tests.compat.test_kestra_cases import VALIDS
 from tests.harness import wait_for, with_namespace
-from workers.tasktypes.scripts_files import internal_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -58,9 +57,8 @@ tasks:
     assert outcome.run("mine").outputs == {"value": "0 true"}
     assert outcome.run("after").outputs == {"value": "1 0"}
     assert len(wd.attempts) == 1
-    if internal_storage() is not None:
-        uri = wd.outputs["outputFiles"]["data.csv"]
-        assert uri.startswith("kestra:///") and wd.id in uri
+    uri = wd.outputs["outputFiles"]["data.csv"]
+    assert uri.startswith("kestra:///") and wd.id in uri
 
 
 def test_a_failing_task_stops_the_rest_and_its_errors_run_in_the_same_directory(run_flow):
@@ -116,9 +114,8 @@ def test_the_corpus_flow_runs_and_its_errors_branch_catches_a_failure(cluster, n
     good_runs = {run.task_id: run for run in TaskRun.objects.filter(execution_id=good.id)}
     assert Execution.objects.get(id=good.id).state == "SUCCESS"
     assert "disabled" not in good_runs and "error-t1" not in good_runs
-    if internal_storage() is not None:
-        uri = good_runs["second"].outputs["uris"]["out/stay.txt"]
-        assert good_runs["2_end"].outputs == {"value": uri}
+    uri = good_runs["second"].outputs["uris"]["out/stay.txt"]
+    assert good_runs["2_end"].outputs == {"value": uri}
     bad_runs = {run.task_id: run for run in TaskRun.objects.filter(execution_id=bad.id)}
     assert Execution.objects.get(id=bad.id).state == "FAILED"
     assert bad_runs["first"].state == "FAILED" and "second" not in bad_runs
@@ -129,8 +126,6 @@ def test_the_corpus_flow_runs_and_its_errors_branch_catches_a_failure(cluster, n
                                   "working-directory-taskrun.yml", "working-directory-taskrun-nested.yml",
                                   "working-directory-each.yaml", "working-directory-cache.yml"])
 def test_the_other_corpus_flows_run(cluster, namespace, name):
-    if internal_storage() is None and name != "working-directory-taskrun.yml":
-        pytest.skip("LocalFiles needs the internal storage")
     flow, _ = deploy(with_namespace((VALIDS / name).read_text(), namespace))
     execution = create_execution(flow.namespace, flow.flow_id)
     execution = wait_for(lambda: _ended(execution.id), 60, f"{name} to end")
