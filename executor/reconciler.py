@@ -16,7 +16,6 @@ import logging
 import threading
 from datetime import timedelta
 
-import orjson
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -77,23 +76,26 @@ def reconcile_once(*, idle_seconds: float | None = None, limit: int = 500) -> in
     waiting_jobs = [job for execution_id in stale for job in in_flight.get(execution_id, [])]
     owners = dict(zip(waiting_jobs, claims.claim_owners([claim_key(*job) for job in waiting_jobs])))
     alive = claims.alive({owner for owner in owners.values() if owner is not None})
+    claimed = [job for job in waiting_jobs if owners[job] is not None]
+    finished = {job for job, kept in zip(claimed, claims.kept_results([result_key(*job) for job in claimed]))
+                if kept is not None}
     sent = 0
     for execution_id in stale:
         waiting = in_flight.get(execution_id, [])
-        unclaimed, dead = [], []
+        unclaimed, dead, results_waiting = [], [], False
         for run_id, attempt in waiting:
             owner = owners[(run_id, attempt)]
             if owner is None:
                 unclaimed.append(run_id)
-                continue
-            kept = claims.kept_result(result_key(run_id, attempt))
-            if kept is not None:  # the worker finished but its result never arrived
-                bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, orjson.loads(kept))
-                sent += 1
+            elif (run_id, attempt) in finished:
+                # The worker finished, its result is not applied yet: one evaluation applies every
+                # kept result of the execution (rather than one message per result, which would
+                # pile onto a queue that may only be busy).
+                results_waiting = True
             elif owner not in alive:  # its worker died and the pass over silent workers missed it
                 dead.append({"taskRunId": run_id, "attempt": attempt, "workerId": owner})
-        if waiting and not unclaimed and not dead:
-            continue  # every job is on a live worker, or its result was sent again
+        if waiting and not unclaimed and not dead and not results_waiting:
+            continue  # every job is on a live worker
         bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
                     messages.evaluate(execution_id, unclaimed, dead))
         sent += 1

@@ -339,6 +339,8 @@ class Step:
             if run is None:
                 return []  # a duplicate or stale result changes nothing
             views[run.id] = _run_view(run)
+        if result is not None or rows:
+            # Also on a plain evaluation: the reconciler asks for one when results wait unapplied.
             for other in self._apply_kept_results(graph, views):
                 views[other.id] = _run_view(other)
             views.update((child.id, _run_view(child)) for child in self.created)  # a WorkingDirectory's tasks
@@ -616,12 +618,21 @@ class Step:
         if logs:
             LogEntry.objects.bulk_create(logs)
 
+    @staticmethod
+    def _dispatched_job(graph: FlowGraph, view: TaskRunView) -> bool:
+        """Whether a task run in flight has a worker job (runnables, WorkingDirectory), not a
+        flowable the executor decides."""
+        node = graph.nodes.get(view.task_id)
+        return node is not None and (node.kind == "runnable" or node.worker_job)
+
     def _apply_kept_results(self, graph: FlowGraph, views: dict[str, TaskRunView]) -> list[TaskRun]:
         """Apply, in this step, the results that workers have already finished for the other
         jobs in flight (each worker keeps a copy before sending its result message). Many tasks
         ending together — a wide ForEach — then cost a few steps instead of one each; their own
         messages arrive later and change nothing."""
-        waiting = [view for view in views.values() if view.state is State.CREATED and view.attempts is not None]
+        waiting = [view for view in views.values()
+                   if (view.state is State.CREATED or view.state is State.RUNNING) and view.attempts is not None
+                   and self._dispatched_job(graph, view)]
         if not waiting:
             return []
         kept = get_claims().kept_results([result_key(view.id, view.attempts + 1) for view in waiting])
