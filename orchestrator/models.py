@@ -7,14 +7,17 @@ lock; the Indexer writes logs.
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from orchestrator.states import State, TERMINAL
 from workers.ids import new_id
+from workers.registry import NAMESPACE_PATTERN
 
 STATE_CHOICES = [(s.value, s.value) for s in State]
 TERMINAL_VALUES = sorted(s.value for s in TERMINAL)
+_NAMESPACE_RULE = "a namespace: lowercase letters, digits, '.', '_' and '-', starting with a lowercase letter or a digit"
 
 
 class Flow(models.Model):
@@ -219,3 +222,39 @@ class FlowTriggerFired(models.Model):
         constraints = [models.UniqueConstraint(
             fields=["source_execution_id", "occurrence", "namespace", "flow_id", "trigger_id"],
             name="flow_trigger_fired_unique")]
+
+
+class NamespaceGrant(models.Model):
+    """What the members of a group may do in a namespace and its sub-namespaces (a grant on
+    `company` covers `company.team` too). Staff users need none: they may do everything.
+    Read lets one see flows, executions and logs; write changes flows (and a namespace's KV
+    entries and files); execute starts executions and acts on them. Write and execute include
+    read. orchestrator/permissions.py applies these rules."""
+
+    group = models.ForeignKey("auth.Group", on_delete=models.CASCADE, related_name="namespace_grants")
+    namespace = models.CharField(
+        max_length=150, validators=[RegexValidator(NAMESPACE_PATTERN, _NAMESPACE_RULE)],
+        help_text="Covers this namespace and every namespace under it.")
+    read = models.BooleanField(default=True)
+    write = models.BooleanField(default=False)
+    execute = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "namespace"], name="namespace_grant_unique")]
+        ordering = ["group__name", "namespace"]
+
+    def __str__(self) -> str:
+        rights = [name for name in ("read", "write", "execute") if getattr(self, name)]
+        return f"{self.group} on {self.namespace}: {', '.join(rights) or 'nothing'}"
+
+
+class KVStoreEntry(models.Model):
+    """No table: the KV store lives in the internal storage (orchestrator/kv.py). This model
+    gives the admin a page for it (orchestrator/admin_kv.py) and the usual view/add/change/delete
+    permissions that gate it."""
+
+    class Meta:
+        managed = False
+        default_permissions = ("view", "add", "change", "delete")
+        verbose_name = "KV store entry"
+        verbose_name_plural = "KV store"
