@@ -297,15 +297,6 @@ def test_output_globs_match_as_kestra_globs_do(glob, path, matches):
     assert bool(glob_pattern(glob).match(path)) is matches
 
 
-def test_output_files_need_the_internal_storage_and_say_so(tmp_path, monkeypatch):
-    from workers.tasktypes import scripts_files
-
-    monkeypatch.setattr(scripts_files, "internal_storage", lambda: None)
-    with pytest.raises(TaskFailure, match=r"internal storage .* outputFiles \(out.txt\) cannot be kept"):
-        scripts_files.store_output_files(None, {"out.txt": tmp_path / "out.txt"})
-    assert scripts_files.store_output_files(None, {}) == {}
-
-
 def test_collected_files_skip_the_hidden_script_and_take_the_output_directory(tmp_path):
     from workers.tasktypes.scripts_files import collect_output_files
 

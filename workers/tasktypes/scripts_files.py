@@ -5,9 +5,6 @@ In: `inputFiles` values that are `kestra:///…` URIs, `kestra:///…` URIs writ
 (downloaded, and replaced by the local file's path, as Kestra does), and namespace files. Out:
 the files `outputFiles` globs match, and everything left in `{{ outputDir }}`, stored under the
 task run's own prefix. A task reads only its own execution's files and its namespace's files.
-
-Where an installation has no internal storage, a task that needs it fails and says so; a task
-that needs no file from it runs.
 """
 
 from __future__ import annotations
@@ -21,29 +18,12 @@ from workers.context import RunContext, TaskFailure
 
 # As Kestra finds them in commands; a URI does not end with a dot (the end of a sentence).
 STORAGE_URI = re.compile(r"kestra:///[-A-Za-z0-9%._+~=/]*[-A-Za-z0-9%_+~=]")
-NO_STORAGE = "Harrier's internal storage (orchestrator.storage) is not available on this worker, so {what}"
-
-
-def internal_storage() -> Any | None:
-    """The configured internal storage, or None where this installation has none."""
-    try:
-        from orchestrator.storage import get_storage
-    except ImportError:
-        return None
-    return get_storage()
-
-
-def _storage(what: str) -> Any:
-    storage = internal_storage()
-    if storage is None:
-        raise TaskFailure(NO_STORAGE.format(what=what))
-    return storage
 
 
 def _download(ctx: RunContext, uri: str, target: Path, what: str) -> None:
-    from orchestrator.storage import StorageError, check_scope
+    from orchestrator.storage import StorageError, check_scope, get_storage
 
-    storage = _storage(f"{what} cannot read {uri}")
+    storage = get_storage()
     job = ctx.job
     try:
         location = check_scope(uri, job["namespace"], job["flowId"], job["executionId"])
@@ -100,9 +80,9 @@ def glob_pattern(glob: str) -> re.Pattern:
 def copy_namespace_files(ctx: RunContext, options: dict[str, Any], work: Path) -> None:
     """Kestra's `namespaceFiles`: the namespace's files (filtered by `include` and `exclude`
     globs) copied into the working directory under their own paths."""
-    from orchestrator.storage import StorageError, namespace_files_prefix
+    from orchestrator.storage import StorageError, get_storage, namespace_files_prefix
 
-    storage = _storage("namespaceFiles cannot be read")
+    storage = get_storage()
     namespaces = options.get("namespaces") or [ctx.job["namespace"]]
     include = [glob_pattern(str(glob)) for glob in options.get("include") or []]
     exclude = [glob_pattern(str(glob)) for glob in options.get("exclude") or []]
@@ -153,10 +133,9 @@ def store_output_files(ctx: RunContext, files: dict[str, Path]) -> dict[str, str
     """Each file put in internal storage under the task run's prefix: its name → its URI."""
     if not files:
         return {}
-    from orchestrator.storage import StorageError, StorageURI, parse_uri, task_file_uri
+    from orchestrator.storage import StorageError, StorageURI, get_storage, parse_uri, task_file_uri
 
-    names = ", ".join(sorted(files)[:5]) + (" …" if len(files) > 5 else "")
-    storage = _storage(f"outputFiles ({names}) cannot be kept")
+    storage = get_storage()
     job = ctx.job
     stored = {}
     try:
