@@ -145,7 +145,13 @@ class LogEntry(models.Model):
 
     class Meta:
         ordering = ["timestamp"]
-        indexes = [models.Index(fields=["execution_id", "timestamp"], name="log_execution_idx")]
+        indexes = [
+            models.Index(fields=["execution_id", "timestamp"], name="log_execution_idx"),
+            # The API's log search (orchestrator/api/logs.py): by date, and by flow. On PostgreSQL,
+            # migration 0008 adds one for namespace prefixes and a trigram index for `q`.
+            models.Index(fields=["-timestamp"], name="log_timestamp_idx"),
+            models.Index(fields=["namespace", "flow_id", "-timestamp"], name="log_flow_idx"),
+        ]
         verbose_name_plural = "log entries"
 
     def __str__(self) -> str:
