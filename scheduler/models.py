@@ -15,6 +15,9 @@ class TriggerState(models.Model):
     namespace = models.CharField(max_length=255)
     flow_id = models.CharField(max_length=255)
     trigger_id = models.CharField(max_length=256)
+    # `schedule`: fired by the scheduler at cron dates; `polling`: evaluated by a worker at an
+    # interval (scheduler/polling.py), where the fields below mean what that module says.
+    kind = models.CharField(max_length=16, default="schedule")
     # Every scheduled date up to this one has been handled: fired, or passed over by a policy.
     last_date = models.DateTimeField()
     # The first date after last_date: when it is due, the trigger has work (the sweep's index).
@@ -33,6 +36,9 @@ class TriggerState(models.Model):
     declared_enabled = models.BooleanField(default=True)
     # {id, start, end, inputs, labels, cursor, paused}: a backfill in progress, or null.
     backfill = models.JSONField(null=True, blank=True)
+    # What a polling trigger remembers between evaluations (a storage trigger: the objects that
+    # fired already, by key, with their ETag).
+    poll_state = models.JSONField(null=True, blank=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
