@@ -1,8 +1,8 @@
-"""Who may call the API: tokens as Kestra's clients send them, and the staff/read-only rule."""
+"""Who is calling the API: tokens as Kestra's clients send them. (What they may do there:
+orchestrator/api/access.py.)"""
 
 from __future__ import annotations
 
-from rest_framework import permissions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -25,16 +25,3 @@ class BearerTokenAuthentication(TokenAuthentication):
         except UnicodeError:
             raise AuthenticationFailed("Invalid token header: the token holds invalid characters") from None
         return self.authenticate_credentials(key)
-
-
-class StaffOrReadOnly(permissions.BasePermission):
-    """Staff users may do everything; other authenticated users may only read. (Namespace-scoped
-    permissions through Django groups would refine this rule, not replace it.)"""
-
-    message = "Only staff users may change flows and executions"
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        return request.method in permissions.SAFE_METHODS or bool(user.is_staff)

@@ -1,11 +1,11 @@
-"""What every API view shares: authentication from settings, the staff/read-only rule, the
+"""What every API view shares: authentication from settings, the namespace permissions, the
 checks every request passes, and the error answers the OpenAPI document lists for operations."""
 
 from __future__ import annotations
 
 from rest_framework.views import APIView
 
-from orchestrator.api.auth import StaffOrReadOnly
+from orchestrator.api.access import NamespacePermission
 from orchestrator.api.errors import bad_request
 from orchestrator.api.serializers import Error
 
@@ -15,7 +15,7 @@ MAX_INT = 2**31 - 1
 
 
 class ApiView(APIView):
-    permission_classes = [StaffOrReadOnly]
+    permission_classes = [NamespacePermission]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

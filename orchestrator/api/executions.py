@@ -28,11 +28,13 @@ from rest_framework.response import Response
 from executor import service
 from orchestrator import repository
 from orchestrator.api import serializers
+from orchestrator.api.access import readable, require
 from orchestrator.api.base import ERRORS, ApiView, whole_number
 from orchestrator.api.errors import bad_request, domain_errors, not_found, too_large
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.kestra_json import execution_json, log_json
 from orchestrator.models import Execution, Flow, LogEntry, TaskRun
+from orchestrator.permissions import Right
 from orchestrator.states import State
 
 FORM_PARSERS = [MultiPartParser, FormParser, JSONParser]
@@ -59,10 +61,14 @@ def executions_json(rows: list[Execution]) -> list[dict[str, Any]]:
     return [execution_json(row, runs[row.id]) for row in rows]
 
 
-def _execution(execution_id: str) -> Execution:
+def _execution(request, execution_id: str, right: Right = Right.READ) -> Execution:
+    """The execution, if the user has `right` in its namespace (one who may not read it is told
+    it does not exist)."""
+    missing = f"execution {execution_id} does not exist"
     execution = Execution.objects.filter(id=execution_id).first()
     if execution is None:
-        raise not_found(f"execution {execution_id} does not exist")
+        raise not_found(missing)
+    require(request, right, execution.namespace, hidden=missing)
     return execution
 
 
@@ -143,6 +149,7 @@ def _wait_for_end(execution_id: str, timeout: float) -> None:
 
 class ExecutionCreate(ApiView):
     parser_classes = FORM_PARSERS
+    unsafe_right = Right.EXECUTE
 
     @extend_schema(operation_id="createExecution", tags=["Executions"], request=_INPUTS_BODY,
                    parameters=[_LABEL, OpenApiParameter("wait", bool, description="answer once the execution ended "
@@ -170,7 +177,7 @@ class ExecutionSearch(ApiView):
     def get(self, request):
         params = request.query_params
         page, size = page_and_size(params)
-        executions = Execution.objects.all()
+        executions = readable(request, Execution.objects.all())
         namespace = params.get("namespace")
         if namespace:
             executions = executions.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
@@ -220,10 +227,12 @@ def _date(params, name: str):
 
 
 class ExecutionDetail(ApiView):
+    checks_namespaces = True
+
     @extend_schema(operation_id="getExecution", tags=["Executions"], responses={200: serializers.Execution, **ERRORS},
                    summary="Get an execution")
     def get(self, request, execution_id: str):
-        return execution_response(_execution(execution_id))
+        return execution_response(_execution(request, execution_id))
 
     @extend_schema(operation_id="deleteExecution", tags=["Executions"],
                    parameters=[OpenApiParameter("deleteLogs", bool, description="default true"),
@@ -231,15 +240,19 @@ class ExecutionDetail(ApiView):
                    responses={204: None, **WITH_CONFLICT}, summary="Delete an ended execution")
     def delete(self, request, execution_id: str):
         keep = {name: request.query_params.get(name, "true").lower() != "false" for name in ("deleteLogs", "deleteStorage")}
+        _execution(request, execution_id, Right.EXECUTE)
         with domain_errors():
             repository.delete_execution(execution_id, logs=keep["deleteLogs"], files=keep["deleteStorage"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ExecutionKill(ApiView):
+    checks_namespaces = True
+
     @extend_schema(operation_id="killExecution", tags=["Executions"], request=None,
                    responses={202: None, **WITH_CONFLICT}, summary="Kill an execution and the subflows it waits for")
     def delete(self, request, execution_id: str):
+        _execution(request, execution_id, Right.EXECUTE)
         with domain_errors():
             service.kill_execution(execution_id)
         return Response(status=status.HTTP_202_ACCEPTED)
@@ -252,11 +265,14 @@ class _ExecutionAction(ApiView):
 
     action = ""
     parser_classes = FORM_PARSERS
+    checks_namespaces = True
 
     def post(self, request, execution_id: str):
         if (not Execution.objects.filter(id=execution_id).exists()
                 and Flow.objects.filter(namespace=execution_id, flow_id=self.action, deleted=False).exists()):
+            require(request, Right.EXECUTE, execution_id)
             return create_execution(request, execution_id, self.action)
+        _execution(request, execution_id, Right.EXECUTE)
         return self.act(request, execution_id)
 
     def act(self, request, execution_id: str) -> Response:
@@ -277,7 +293,7 @@ class ExecutionRestart(_ExecutionAction):
     def act(self, request, execution_id: str) -> Response:
         with domain_errors():
             restarted = service.restart_execution(execution_id, _revision(request))
-        return execution_response(restarted or _execution(execution_id))
+        return execution_response(restarted or Execution.objects.get(id=execution_id))
 
 
 class ExecutionReplay(_ExecutionAction):
@@ -327,7 +343,7 @@ class ExecutionChangeState(_ExecutionAction):
     def act(self, request, execution_id: str) -> Response:
         body = serializers.ChangeTaskRunState(data=request.data)
         body.is_valid(raise_exception=True)
-        execution = _execution(execution_id)
+        execution = Execution.objects.get(id=execution_id)
         with domain_errors():
             service.change_task_run_state(execution_id, body.validated_data["taskRunId"],
                                           State(body.validated_data["state"]))
@@ -338,7 +354,7 @@ _LEVELS = LogEntry.LEVELS
 
 
 def _logs(request, execution_id: str):
-    _execution(execution_id)
+    _execution(request, execution_id)
     logs = LogEntry.objects.filter(execution_id=execution_id)
     level = request.query_params.get("minLevel")
     if level:

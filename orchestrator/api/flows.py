@@ -18,12 +18,14 @@ from rest_framework.response import Response
 
 from orchestrator import repository
 from orchestrator.api import serializers
+from orchestrator.api.access import readable, require
 from orchestrator.api.base import ERRORS, ApiView, whole_number
 from orchestrator.api.errors import bad_request, conflict, domain_errors, flow_details, not_found
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.api.parsers import YAML_PARSERS
 from orchestrator.flowlang import FlowValidationError, flow_json_schema, load_yaml
 from orchestrator.models import Flow, FlowRevision
+from orchestrator.permissions import Right
 
 # Documents of one multi-flow body are separated by a line of three dashes, as in Kestra.
 _DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
@@ -67,6 +69,7 @@ def _live_flow(namespace: str, flow_id: str) -> Flow:
 
 class FlowCreate(ApiView):
     parser_classes = _FLOW_PARSERS
+    checks_namespaces = True
 
     @extend_schema(operation_id="createFlow", tags=["Flows"], request=_YAML_BODY,
                    responses={200: serializers.Flow, **ERRORS, 409: serializers.Error},
@@ -75,6 +78,7 @@ class FlowCreate(ApiView):
         source = _source(request)
         with domain_errors():
             definition = repository.validate(source)
+            require(request, Right.WRITE, definition.namespace)
             if Flow.objects.filter(namespace=definition.namespace, flow_id=definition.id, deleted=False).exists():
                 raise conflict(f"flow {definition.namespace}.{definition.id} already exists: update it with "
                                f"PUT /api/v1/flows/{definition.namespace}/{definition.id}")
@@ -93,7 +97,7 @@ class FlowSearch(ApiView):
                    ], summary="Search flows")
     def get(self, request):
         page, size = page_and_size(request.query_params)
-        flows = Flow.objects.filter(deleted=False)
+        flows = readable(request, Flow.objects.filter(deleted=False))
         namespace = request.query_params.get("namespace")
         if namespace:
             flows = flows.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
@@ -170,6 +174,7 @@ class FlowRevisions(ApiView):
 
 class FlowValidate(ApiView):
     parser_classes = _FLOW_PARSERS
+    checks_namespaces = True  # it stores nothing: anyone signed in may validate
 
     @extend_schema(operation_id="validateFlows", tags=["Flows"], request=_YAML_BODY,
                    responses={200: serializers.FlowValidation(many=True), **ERRORS},

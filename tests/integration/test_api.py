@@ -157,12 +157,15 @@ def test_wrong_credentials_are_refused(staff):
     assert client.get("/api/v1/flows/search").status_code == 401
 
 
-def test_a_user_who_is_not_staff_reads_but_does_not_write(reader, staff, namespace):
+def test_a_user_who_is_not_staff_and_has_no_namespace_grant_sees_and_changes_nothing(reader, staff, namespace):
+    # What namespace grants give is tested in test_namespace_permissions.py.
     deploy(staff, HELLO, namespace)
-    assert reader.get(f"/api/v1/flows/{namespace}/hello").status_code == 200
-    response = reader.delete(f"/api/v1/flows/{namespace}/hello")
+    response = reader.get(f"/api/v1/flows/{namespace}/hello")
     assert response.status_code == 403
-    assert response.json()["message"] == "Only staff users may change flows and executions"
+    assert response.json()["message"] == (f"viewer may not read in namespace '{namespace}': "
+                                           "no namespace grant of their groups gives read there")
+    assert reader.get(f"/api/v1/flows/search?namespace={namespace}").json()["total"] == 0
+    assert reader.delete(f"/api/v1/flows/{namespace}/hello").status_code == 403
     assert reader.post(f"/api/v1/executions/{namespace}/hello").status_code == 403
 
 
