@@ -59,10 +59,14 @@ def rebuild_index() -> None:
 
 def on_state_change(execution: Execution, state: str, occurrence: int, moment, logs: list[LogEntry]) -> None:
     """Fire the Flow triggers listening for `state`, which `execution` has just entered: the
-    `occurrence`-th entry of its history."""
+    `occurrence`-th entry of its history; and stop the trigger that started `execution` if its
+    `stopAfter` names that state."""
+    _stop_after(execution, state)
     listeners = [row for row in FlowTriggerListener.objects.select_related("flow").filter(
         flow__disabled=False, flow__deleted=False).order_by("flow__namespace", "flow__flow_id", "trigger_id")
         if state in row.states]
+    switched_off = _switched_off(listeners)
+    listeners = [row for row in listeners if (row.flow.namespace, row.flow.flow_id, row.trigger_id) not in switched_off]
     if not listeners:
         return
     up = core.Upstream(
@@ -81,6 +85,39 @@ def on_state_change(execution: Execution, state: str, occurrence: int, moment, l
         except core.UnknownCondition as unknown:
             logger.warning("flow trigger %s of %s.%s: unsupported condition %s, not fired",
                            row.trigger_id, flow.namespace, flow.flow_id, unknown)
+
+
+def _switched_off(listeners: list[FlowTriggerListener]) -> set[tuple[str, str, str]]:
+    """The listeners whose trigger state is disabled (by hand, or by stopAfter)."""
+    from scheduler.models import TriggerState
+
+    if not listeners:
+        return set()
+    return set(TriggerState.objects.filter(
+        disabled=True, flow_id__in={row.flow.flow_id for row in listeners},
+        trigger_id__in={row.trigger_id for row in listeners},
+    ).values_list("namespace", "flow_id", "trigger_id"))
+
+
+def _stop_after(execution: Execution, state: str) -> None:
+    """Switch off the Flow trigger that started `execution` when it ends in a state of its
+    `stopAfter` (its state keeps the execution; enabling it again starts afresh)."""
+    from orchestrator.repository import flow_graph
+    from scheduler import actions
+
+    started_by = execution.trigger or {}
+    if state not in core.DEFAULT_STATES or started_by.get("type") not in core.FLOW_TRIGGER_TYPES:
+        return
+    try:
+        graph = flow_graph(execution.namespace, execution.flow_id, execution.flow_revision)
+    except LookupError:
+        return
+    trigger = next((t for t in graph.data.get("triggers") or () if t.get("id") == started_by.get("id")), None)
+    if trigger is not None and core.stops(trigger, state):
+        try:
+            actions.stop(execution.namespace, execution.flow_id, str(trigger["id"]), execution.id, state)
+        except actions.TriggerNotFound:  # the flow's current revision no longer has the trigger
+            pass
 
 
 def _evaluate(row: FlowTriggerListener, up: core.Upstream, context: "_Context", occurrence: int, moment,

@@ -1,4 +1,5 @@
-"""The dates of a Schedule trigger: pure functions over aware datetimes, no Django.
+"""The dates of a Schedule trigger (a cron expression) or a ScheduleOnDates trigger (a list):
+pure functions over aware datetimes, no Django.
 
 Cron expressions are read in the trigger's time zone, so `0 9 * * *` in Europe/Paris fires at
 09:00 Paris time in winter and in summer. Around daylight-saving changes:
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterable, Iterator, Union
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -106,6 +107,44 @@ class Cron:
         return first.astimezone(timezone.utc) < local.astimezone(timezone.utc)
 
 
+@dataclass(frozen=True)
+class DateList:
+    """ScheduleOnDates' `dates`, with the interface of Cron: each date is a date of the trigger,
+    once. A date written without an offset is read in the trigger's zone."""
+
+    dates: tuple[datetime, ...]
+    zone_name: str = "UTC"
+
+    @classmethod
+    def parse(cls, values: Iterable[str | datetime], zone_name: str = "UTC") -> "DateList":
+        zone = _zone(zone_name)
+        instants = set()
+        for value in values:
+            moment = value if isinstance(value, datetime) else read_iso(str(value))
+            instants.add((moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc))
+        return cls(tuple(sorted(instants)), zone_name)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.zone_name)
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        return next((date for date in self.dates if date > moment), None)
+
+    def previous_before(self, moment: datetime) -> datetime | None:
+        return next((date for date in reversed(self.dates) if date < moment), None)
+
+    def last_at_or_before(self, moment: datetime) -> datetime | None:
+        return self.previous_before(moment + timedelta(microseconds=1))
+
+    def between(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
+        return [date for date in self.dates if after < date <= until][:limit]
+
+
+# What a trigger's dates come from: a Schedule's cron or a ScheduleOnDates' list.
+Calendar = Union[Cron, DateList]
+
+
 @lru_cache(maxsize=256)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo("UTC" if name in ("Z", "") else name)
@@ -117,14 +156,20 @@ def iso(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def read_iso(text: str) -> datetime:
+    """An ISO-8601 date as written: naive when it has no offset. Raises ValueError."""
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+
+
 def parse_iso(text: str) -> datetime:
     """An ISO-8601 date; a date without a zone is read as UTC."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    value = read_iso(text)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def trigger_variables(cron: Cron, date: datetime) -> dict[str, str | None]:
-    """`trigger.date`, `trigger.next` and `trigger.previous` of the execution for `date`."""
-    previous = cron.previous_before(date)
-    return {"date": iso(date), "next": iso(cron.next_after(date)),
+def trigger_variables(calendar: Calendar, date: datetime) -> dict[str, str | None]:
+    """`trigger.date`, `trigger.next` and `trigger.previous` of the execution for `date` (null
+    when there is none: the last of a ScheduleOnDates' dates has no next)."""
+    previous, following = calendar.previous_before(date), calendar.next_after(date)
+    return {"date": iso(date), "next": iso(following) if following else None,
             "previous": iso(previous) if previous else None}

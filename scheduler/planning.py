@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from scheduler.dates import Cron
+from scheduler.dates import Calendar
 
 Recover = Literal["ALL", "LAST", "NONE"]
 
@@ -34,7 +34,7 @@ class Plan:
     fire: list[datetime] = field(default_factory=list)
 
 
-def plan(cron: Cron, last_date: datetime, now: datetime, *, recover: Recover = "ALL",
+def plan(cron: Calendar, last_date: datetime, now: datetime, *, recover: Recover = "ALL",
          late_maximum_delay: timedelta | None = None, missed_after: timedelta = timedelta(seconds=60),
          busy: bool = False) -> Plan:
     floor = last_date
@@ -56,7 +56,7 @@ def plan(cron: Cron, last_date: datetime, now: datetime, *, recover: Recover = "
     return Plan(skip_to=skip_to, fire=cron.between(floor, now, BATCH))
 
 
-def backfill_dates(cron: Cron, cursor: datetime, end: datetime | None, now: datetime, limit: int) -> list[datetime]:
+def backfill_dates(cron: Calendar, cursor: datetime, end: datetime | None, now: datetime, limit: int) -> list[datetime]:
     """The next dates of a backfill after its cursor, up to its end (or now) — never future ones."""
     until = min(end, now) if end is not None else now
     return cron.between(cursor, until, limit)

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -28,7 +28,7 @@ from django.db.models import Q
 from orchestrator.models import Execution, Flow, TERMINAL_VALUES
 from orchestrator.repository import now
 from scheduler import FIRE_TASK, SCHEDULER_QUEUE, SWEEP_TASK, conditions, planning
-from scheduler.dates import Cron, iso, parse_iso, trigger_variables
+from scheduler.dates import Calendar, Cron, DateList, iso, parse_iso, trigger_variables
 from scheduler.models import ScheduledDate, TriggerState
 
 logger = logging.getLogger("harrier.scheduler")
@@ -36,6 +36,7 @@ logger = logging.getLogger("harrier.scheduler")
 TASK_PREFIX = "harrier schedule "
 SWEEP_NAME = "harrier scheduler sweep"
 SCHEDULE_KIND = "schedule"
+FLOW_KIND = "flow"
 
 
 def _seconds(name: str, default: float) -> float:
@@ -74,8 +75,12 @@ class ScheduleTrigger:
         return str(self.data["id"])
 
     @property
-    def cron(self) -> Cron:
-        return Cron(str(self.data["cron"]), bool(self.data.get("withSeconds")), str(self.data.get("timezone") or "UTC"))
+    def calendar(self) -> Calendar:
+        """Its dates: a Schedule's cron expression, or a ScheduleOnDates' list."""
+        zone = str(self.data.get("timezone") or "UTC")
+        if "dates" in self.data and "cron" not in self.data:
+            return _date_list(tuple(self.data["dates"]), zone)
+        return Cron(str(self.data["cron"]), bool(self.data.get("withSeconds")), zone)
 
     @property
     def enabled(self) -> bool:
@@ -96,25 +101,33 @@ class ScheduleTrigger:
         return bool(self.data.get("allowConcurrent"))
 
 
+@lru_cache(maxsize=256)
+def _date_list(dates: tuple[str, ...], zone: str) -> DateList:
+    return DateList.parse(dates, zone)
+
+
 def schedule_triggers(flow: Flow) -> list[ScheduleTrigger]:
-    return [ScheduleTrigger(flow.namespace, flow.flow_id, data) for data in _schedule_data(flow.source)]
+    return [ScheduleTrigger(flow.namespace, flow.flow_id, data) for data in declared_triggers(flow.source)
+            if trigger_kind(data) == SCHEDULE_KIND]
+
+
+def trigger_kind(data: Mapping[str, Any]) -> str | None:
+    """`schedule`, `flow`, `webhook`, `polling`, or None for a type nobody declared."""
+    from scheduler import triggers
+
+    declared = triggers.get(str(data.get("type")))
+    return declared.kind if declared is not None else None
 
 
 @lru_cache(maxsize=1024)
-def _schedule_data(source: str) -> tuple[Mapping[str, Any], ...]:
-    """The Schedule triggers of a flow's source, parsed once per source: a `withSeconds` trigger
-    is evaluated every second. (Read only: the mappings are shared.)"""
+def declared_triggers(source: str) -> tuple[Mapping[str, Any], ...]:
+    """The triggers of a flow's source, pluginDefaults applied, parsed once per source: a
+    `withSeconds` trigger is evaluated every second. (Read only: the mappings are shared.)"""
     from orchestrator.flowlang import parse_flow
     from orchestrator.flowlang.defaults import with_plugin_defaults
-    from scheduler import triggers
 
     data = with_plugin_defaults(parse_flow(source).data)
-    found = []
-    for trigger in data.get("triggers") or ():
-        declared = triggers.get(str(trigger.get("type")))
-        if declared is not None and declared.kind == SCHEDULE_KIND:
-            found.append(trigger)
-    return tuple(found)
+    return tuple(trigger for trigger in data.get("triggers") or () if isinstance(trigger, Mapping))
 
 
 def task_name(namespace: str, flow_id: str, trigger_id: str) -> str:
@@ -128,7 +141,9 @@ def sync_flow(flow: Flow) -> None:
     transaction that deploys, disables or deletes it, and by the sweep for hand edits."""
     declared = [] if flow.deleted else schedule_triggers(flow)
     flow_enabled = not flow.disabled and not flow.deleted
-    keep = set()
+    # A Flow trigger's state (switched off by stopAfter or by hand) lives as long as the trigger.
+    keep = set() if flow.deleted else {str(t.get("id")) for t in declared_triggers(flow.source)
+                                       if trigger_kind(t) == FLOW_KIND}
     for trigger in declared:
         keep.add(trigger.id)
         state = _ensure_state(trigger, flow_enabled and trigger.enabled)
@@ -163,7 +178,7 @@ def _ensure_state(trigger: ScheduleTrigger, enabled: bool) -> TriggerState:
     changed = []
     if created and isinstance(trigger.data.get("backfill"), Mapping):
         try:
-            state.backfill = _new_backfill(trigger.data["backfill"])  # the deprecated property
+            state.backfill = new_backfill(trigger.data["backfill"])  # the deprecated property
             changed.append("backfill")
         except ValueError as error:
             logger.warning("trigger %s of %s.%s: its backfill is ignored: %s", trigger.id, trigger.namespace,
@@ -175,7 +190,7 @@ def _ensure_state(trigger: ScheduleTrigger, enabled: bool) -> TriggerState:
             changed.append("last_date")
         state.declared_enabled = enabled
         changed.append("declared_enabled")
-    next_date = trigger.cron.next_after(state.last_date)
+    next_date = trigger.calendar.next_after(state.last_date)
     if state.next_date != next_date:
         state.next_date = next_date
         changed.append("next_date")
@@ -195,11 +210,15 @@ def _one(model, **fields):
     return model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
 
 
-def _crontab(cron: Cron):
+def _crontab(cron: Calendar):
     """The CrontabSchedule that wakes the trigger at its own minutes, or None when celery's
-    crontab cannot say the expression (seconds, `L`, `#`…): then beat wakes it every second."""
+    crontab cannot say the expression (seconds, `L`, `#`…) or there is none (a list of dates):
+    then beat wakes it every second."""
     from celery.schedules import crontab
     from django_celery_beat.models import CrontabSchedule
+
+    if not isinstance(cron, Cron):
+        return None
 
     if cron.with_seconds:
         return None
@@ -221,20 +240,22 @@ def ensure_periodic_task(trigger: ScheduleTrigger, state: TriggerState) -> None:
     running beats are told of a change only when there is one."""
     from django_celery_beat.models import PeriodicTask
 
-    crontab = _crontab(trigger.cron)
+    crontab = _crontab(trigger.calendar)
     wanted: dict[str, Any] = {
         "task": FIRE_TASK,
         "args": json.dumps([{"namespace": trigger.namespace, "flowId": trigger.flow_id, "triggerId": trigger.id}]),
         "kwargs": "{}",
         "queue": SCHEDULER_QUEUE,
-        "enabled": state.fires,
+        # A list of dates whose last one is past wakes nobody; a deploy of new dates switches it on.
+        "enabled": state.fires and state.next_date is not None,
         "crontab": crontab,
         "interval": None if crontab is not None else _interval_1s(),
         # A wake-up nobody consumed in time is worthless: the next one computes the same dates.
         "expire_seconds": 300 if crontab is not None else 5,
         "one_off": False,
         "description": f"Schedule trigger {trigger.id} of {trigger.namespace}.{trigger.flow_id}: "
-                       f"{trigger.data.get('cron')} ({trigger.cron.zone_name}). Kept as the flow's YAML says.",
+                       f"{trigger.data.get('cron') or 'on dates'} ({trigger.calendar.zone_name}). "
+                       f"Kept as the flow's YAML says.",
     }
     name = task_name(trigger.namespace, trigger.flow_id, trigger.id)
     task = PeriodicTask.objects.filter(name=name).first()
@@ -269,8 +290,13 @@ def sync_all() -> None:
                 sync_flow(flow)
         except Exception:  # one broken flow must not keep the others out of step
             logger.exception("could not sync the Schedule triggers of %s", flow)
-    for namespace, flow_id in with_states:  # their flow rows are gone
-        forget_flow(namespace, flow_id)
+    for namespace, flow_id in with_states:  # a flow with Flow-trigger states only, or a flow row gone
+        flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id).first()
+        if flow is None:
+            forget_flow(namespace, flow_id)
+            continue
+        with transaction.atomic():
+            sync_flow(flow)
 
 
 # --- firing -------------------------------------------------------------------------------------
@@ -319,7 +345,7 @@ def _evaluate(state: TriggerState) -> int:
     ensure_periodic_task(trigger, state)  # a hand edit lasts until the next firing
     if not state.fires or flow.disabled:
         return 0
-    last = _last_execution(state)
+    last = last_execution(state)
     stop_after = trigger.data.get("stopAfter") or ()
     if last is not None and last[1] in TERMINAL_VALUES and last[1] in stop_after:
         logger.info("trigger %s of %s.%s stops: its execution %s ended %s", state.trigger_id, state.namespace,
@@ -330,7 +356,7 @@ def _evaluate(state: TriggerState) -> int:
         return 0
     busy = last is not None and last[1] not in TERMINAL_VALUES and not trigger.allow_concurrent
     moment = now()
-    decided = planning.plan(trigger.cron, state.last_date, moment, recover=trigger.recover,
+    decided = planning.plan(trigger.calendar, state.last_date, moment, recover=trigger.recover,
                             late_maximum_delay=trigger.late_maximum_delay, missed_after=missed_after(), busy=busy)
     if decided.skip_to is not None:
         logger.info("trigger %s of %s.%s passes over dates up to %s", state.trigger_id, state.namespace,
@@ -346,13 +372,13 @@ def _evaluate(state: TriggerState) -> int:
     if state.backfill and not state.backfill.get("paused") and not (busy or (fired and not trigger.allow_concurrent)):
         fired += _advance_backfill(state, trigger, moment)
         fields.append("backfill")  # only then: a pause asked meanwhile is not written over
-    state.next_date = trigger.cron.next_after(state.last_date)
+    state.next_date = trigger.calendar.next_after(state.last_date)
     state.evaluated_at = moment
     state.save(update_fields=fields)
     return fired
 
 
-def _last_execution(state: TriggerState) -> tuple[str, str] | None:
+def last_execution(state: TriggerState) -> tuple[str, str] | None:
     if not state.execution_id:
         return None
     current = Execution.objects.filter(id=state.execution_id).values_list("state", flat=True).first()
@@ -364,14 +390,15 @@ def _advance_backfill(state: TriggerState, trigger: ScheduleTrigger, moment: dat
     cursor = parse_iso(backfill["cursor"])
     end = parse_iso(backfill["end"]) if backfill.get("end") else None
     fired = 0
-    for date in planning.backfill_dates(trigger.cron, cursor, end, moment, planning.BATCH):
+    for date in planning.backfill_dates(trigger.calendar, cursor, end, moment, planning.BATCH):
         fired += _fire_date(state, trigger, date, f"backfill:{backfill['id']}",
                             backfill.get("inputs") or trigger.data.get("inputs"),
                             _merged_labels(trigger.data.get("labels"), backfill.get("labels")))
         backfill["cursor"] = iso(date)
         if fired and not trigger.allow_concurrent:
             break
-    finished = trigger.cron.next_after(parse_iso(backfill["cursor"])) > (end or moment)
+    following = trigger.calendar.next_after(parse_iso(backfill["cursor"]))
+    finished = following is None or following > (end or moment)
     state.backfill = None if finished else backfill
     return fired
 
@@ -387,10 +414,11 @@ def _fire_date(state: TriggerState, trigger: ScheduleTrigger, date: datetime, or
     """Create the execution of one date with its key, in one transaction; 0 when the key
     exists already or the date is passed over (conditions, invalid inputs, blocked checks)."""
     from orchestrator.repository import ExecutionBlocked, FlowDisabled, FlowNotFound, InvalidInputs, create_execution
+    from orchestrator.templating import TemplateError
 
-    variables = trigger_variables(trigger.cron, date)
+    variables = trigger_variables(trigger.calendar, date)
     context = {"trigger": variables, "flow": {"id": trigger.flow_id, "namespace": trigger.namespace}}
-    local_date = date.astimezone(trigger.cron.zone)
+    local_date = date.astimezone(trigger.calendar.zone)
     try:
         if not conditions.holds_all(trigger.data.get("conditions"), local_date, lambda v: _render(v, context)):
             return 0
@@ -410,12 +438,25 @@ def _fire_date(state: TriggerState, trigger: ScheduleTrigger, date: datetime, or
             key.save(update_fields=["execution_id"])
     except IntegrityError:
         return 0  # fired already
-    except (InvalidInputs, ExecutionBlocked, FlowDisabled, FlowNotFound) as error:
+    except (InvalidInputs, TemplateError) as error:
+        _skip_date(trigger, date, origin, f"its inputs were refused: {error}")
+        return 0
+    except (ExecutionBlocked, FlowDisabled, FlowNotFound) as error:
         logger.warning("trigger %s of %s.%s did not start an execution for %s: %s", trigger.id,
                        trigger.namespace, trigger.flow_id, variables["date"], error)
         return 0
     state.execution_id = execution.id
     return 1
+
+
+def _skip_date(trigger: ScheduleTrigger, date: datetime, origin: str, reason: str) -> None:
+    """A date that can start no execution is passed over for good, with its reason on record
+    (its key, shown in the admin): retrying it every second would block the dates after it."""
+    logger.warning("trigger %s of %s.%s skips %s: %s", trigger.id, trigger.namespace, trigger.flow_id, iso(date),
+                   reason)
+    ScheduledDate.objects.bulk_create([ScheduledDate(namespace=trigger.namespace, flow_id=trigger.flow_id,
+                                                     trigger_id=trigger.id, date=date, origin=origin,
+                                                     skipped=reason)], ignore_conflicts=True)
 
 
 def _render(value: Any, context: Mapping[str, Any]) -> Any:
@@ -424,25 +465,11 @@ def _render(value: Any, context: Mapping[str, Any]) -> Any:
     return render_value(value, context)
 
 
-# --- backfills and switches (the admin, `manage.py schedule`, later the API) ----------------------
+# --- backfills ------------------------------------------------------------------------------------
 
-class TriggerNotFound(LookupError):
-    pass
-
-
-def _state(namespace: str, flow_id: str, trigger_id: str) -> TriggerState:
-    state = TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id).first()
-    if state is None:
-        raise TriggerNotFound(f"no Schedule trigger {trigger_id} in flow {namespace}.{flow_id}")
-    return state
-
-
-def _declared(state: TriggerState) -> ScheduleTrigger:
-    flow = Flow.objects.get(namespace=state.namespace, flow_id=state.flow_id)
-    return next(t for t in schedule_triggers(flow) if t.id == state.trigger_id)
-
-
-def _new_backfill(spec: Mapping[str, Any]) -> dict[str, Any]:
+def new_backfill(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A backfill's progress from its request `{start, end, inputs, labels}`; ValueError names
+    what is wrong with it."""
     start = spec.get("start")
     if not start:
         raise ValueError("a backfill needs a start date")
@@ -455,61 +482,3 @@ def _new_backfill(spec: Mapping[str, Any]) -> dict[str, Any]:
             "inputs": spec.get("inputs"), "labels": spec.get("labels"), "paused": False,
             # Dates after the cursor remain: the start date itself is included.
             "cursor": iso(start_date - timedelta(milliseconds=1))}
-
-
-def start_backfill(namespace: str, flow_id: str, trigger_id: str, *, start: datetime | str,
-                   end: datetime | str | None = None, inputs: Mapping[str, Any] | None = None,
-                   labels: Any = None) -> dict[str, Any]:
-    """Replay the trigger's dates from `start` to `end` (or up to now): one execution per date,
-    alongside the regular schedule. Replaces a backfill in progress."""
-    with transaction.atomic():
-        state = _state(namespace, flow_id, trigger_id)
-        spec = {"start": iso(start) if isinstance(start, datetime) else start,
-                "end": iso(end) if isinstance(end, datetime) else end, "inputs": inputs, "labels": labels}
-        state.backfill = _new_backfill(spec)
-        state.save(update_fields=["backfill", "updated"])
-        return state.backfill
-
-
-def set_backfill_paused(namespace: str, flow_id: str, trigger_id: str, paused: bool) -> None:
-    with transaction.atomic():
-        state = TriggerState.objects.select_for_update().get(pk=_state(namespace, flow_id, trigger_id).pk)
-        if not state.backfill:
-            raise ValueError(f"trigger {trigger_id} of {namespace}.{flow_id} has no backfill")
-        state.backfill = {**state.backfill, "paused": paused}
-        state.save(update_fields=["backfill", "updated"])
-
-
-def cancel_backfill(namespace: str, flow_id: str, trigger_id: str) -> None:
-    _set(namespace, flow_id, trigger_id, backfill=None)
-
-
-def set_disabled(namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
-    """Switch a trigger off or on, whatever its YAML says. Switched on, it fires from now."""
-    state = _state(namespace, flow_id, trigger_id)
-    fields: dict[str, Any] = {"disabled": disabled}
-    if not disabled and state.disabled:
-        fields["last_date"] = max(state.last_date, now())
-        last = _last_execution(state)
-        if last is None or last[1] in TERMINAL_VALUES:
-            fields["execution_id"] = None  # so that stopAfter does not stop it again at once
-    _set(namespace, flow_id, trigger_id, **fields)
-    state.refresh_from_db()
-    try:
-        ensure_periodic_task(_declared(state), state)
-    except (Flow.DoesNotExist, StopIteration):
-        pass
-
-
-def unlock(namespace: str, flow_id: str, trigger_id: str) -> None:
-    _set(namespace, flow_id, trigger_id, locked_until=None, locked_by="")
-
-
-def _set(namespace: str, flow_id: str, trigger_id: str, **fields: Any) -> None:
-    if not TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id).update(**fields):
-        raise TriggerNotFound(f"no Schedule trigger {trigger_id} in flow {namespace}.{flow_id}")
-
-
-def states(namespace: str | None = None) -> Iterable[TriggerState]:
-    query = TriggerState.objects.all()
-    return query.filter(namespace=namespace) if namespace else query

@@ -70,6 +70,11 @@ def listened_states(trigger: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(trigger.get("states") or DEFAULT_STATES)
 
 
+def stops(trigger: Mapping[str, Any], ended: str) -> bool:
+    """`stopAfter`: whether an execution the trigger started, ending in `ended`, switches it off."""
+    return ended in DEFAULT_STATES and ended in (trigger.get("stopAfter") or ())
+
+
 def _label_map(labels: Any) -> dict[str, str]:
     if isinstance(labels, Mapping):
         return {str(k): str(v) for k, v in labels.items()}

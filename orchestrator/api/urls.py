@@ -9,7 +9,7 @@ four segments and matches none of these.
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from orchestrator.api import executions, flows, meta
+from orchestrator.api import executions, flows, meta, triggers
 
 urlpatterns = [
     path("version", meta.Version.as_view(), name="api-version"),
@@ -37,6 +37,34 @@ urlpatterns = [
          name="api-execution-state"),
     path("executions/<str:namespace>/<str:flow_id>", executions.ExecutionCreate.as_view(),
          name="api-execution-create"),
+    # triggers: the fixed words first (`/triggers/unlock/by-query` has the shape of a flow's triggers)
+    path("triggers", triggers.TriggerUpdate.as_view(), name="api-trigger-update"),
+    path("triggers/search", triggers.TriggerSearch.as_view(), name="api-trigger-search"),
+    path("triggers/backfill/pause", triggers.BackfillPause.as_view(), name="api-trigger-backfill-pause"),
+    path("triggers/backfill/unpause", triggers.BackfillUnpause.as_view(), name="api-trigger-backfill-unpause"),
+    path("triggers/backfill/delete", triggers.BackfillDelete.as_view(), name="api-trigger-backfill-delete"),
+    path("triggers/backfill/pause/by-triggers", triggers.PauseByTriggers.as_view(),
+         name="api-trigger-backfill-pause-by-triggers"),
+    path("triggers/backfill/pause/by-query", triggers.PauseByQuery.as_view(), name="api-trigger-backfill-pause-by-query"),
+    path("triggers/backfill/unpause/by-triggers", triggers.UnpauseByTriggers.as_view(),
+         name="api-trigger-backfill-unpause-by-triggers"),
+    path("triggers/backfill/unpause/by-query", triggers.UnpauseByQuery.as_view(),
+         name="api-trigger-backfill-unpause-by-query"),
+    path("triggers/backfill/delete/by-triggers", triggers.DeleteBackfillByTriggers.as_view(),
+         name="api-trigger-backfill-delete-by-triggers"),
+    path("triggers/backfill/delete/by-query", triggers.DeleteBackfillByQuery.as_view(),
+         name="api-trigger-backfill-delete-by-query"),
+    path("triggers/set-disabled/by-triggers", triggers.SetDisabledByTriggers.as_view(),
+         name="api-trigger-set-disabled-by-triggers"),
+    path("triggers/set-disabled/by-query", triggers.SetDisabledByQuery.as_view(),
+         name="api-trigger-set-disabled-by-query"),
+    path("triggers/unlock/by-triggers", triggers.UnlockByTriggers.as_view(), name="api-trigger-unlock-by-triggers"),
+    path("triggers/unlock/by-query", triggers.UnlockByQuery.as_view(), name="api-trigger-unlock-by-query"),
+    path("triggers/<str:namespace>/<str:flow_id>", triggers.FlowTriggers.as_view(), name="api-flow-triggers"),
+    path("triggers/<str:namespace>/<str:flow_id>/<str:trigger_id>/unlock", triggers.TriggerUnlock.as_view(),
+         name="api-trigger-unlock"),
+    path("triggers/<str:namespace>/<str:flow_id>/<str:trigger_id>/restart", triggers.TriggerRestart.as_view(),
+         name="api-trigger-restart"),
     # logs
     path("logs/<str:execution_id>", executions.ExecutionLogs.as_view(), name="api-logs"),
     path("logs/<str:execution_id>/download", executions.ExecutionLogsDownload.as_view(), name="api-logs-download"),

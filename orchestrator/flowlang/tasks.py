@@ -19,7 +19,6 @@ from orchestrator.flowlang.model_errors import model_errors
 from orchestrator.flowlang.models import Identity, RetryHolder, TimeoutHolder
 from orchestrator.flowlang.walk import nested
 from scheduler import triggers as trigger_registry
-from scheduler.triggers.schedule import NAME as SCHEDULE
 from workers import registry
 
 Report = Callable[[Path, str], None]
@@ -101,7 +100,7 @@ def check_trigger(trigger: Any, path: Path, ctx: FlowContext) -> None:
     for relative, message in model_errors(trigger_type.properties, trigger):
         ctx.report((*path, *relative), message)
     _check_worker_group(trigger, path, ctx)
-    if trigger_type.name == SCHEDULE:
+    if trigger_type.kind == "schedule":  # Schedule and ScheduleOnDates
         _check_schedule(trigger, path, ctx.report)
 
 

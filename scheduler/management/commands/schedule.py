@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from scheduler import service
+from scheduler import actions, service
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str] | None:
@@ -26,15 +26,15 @@ class Command(BaseCommand):
     help = "Inspect Schedule triggers, run and steer their backfills."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True)
-        listing = actions.add_parser("list", help="every Schedule trigger with its state")
+        commands = parser.add_subparsers(dest="action", required=True)
+        listing = commands.add_parser("list", help="every Schedule trigger with its state")
         listing.add_argument("--namespace")
-        actions.add_parser("sync", help="re-make trigger states and PeriodicTasks from the flows' YAML")
+        commands.add_parser("sync", help="re-make trigger states and PeriodicTasks from the flows' YAML")
         for name, text in (("pause", "pause the trigger's backfill"), ("resume", "resume the trigger's backfill"),
                            ("cancel", "cancel the trigger's backfill"), ("disable", "switch the trigger off"),
                            ("enable", "switch the trigger on (it fires from now)"),
                            ("unlock", "release the trigger's evaluation lock"), ("backfill", "replay past dates")):
-            action = actions.add_parser(name, help=text)
+            action = commands.add_parser(name, help=text)
             action.add_argument("namespace")
             action.add_argument("flow_id")
             action.add_argument("trigger_id")
@@ -55,23 +55,23 @@ class Command(BaseCommand):
                 return
             where = (options["namespace"], options["flow_id"], options["trigger_id"])
             if action == "backfill":
-                backfill = service.start_backfill(*where, start=options["start"], end=options["end"],
+                backfill = actions.start_backfill(*where, start=options["start"], end=options["end"],
                                                   inputs=_pairs(options["input"], "--input"),
-                                                  labels=_pairs(options["label"], "--label"))
+                                                  labels=_pairs(options["label"], "--label")).backfill
                 self.stdout.write(f"backfill {backfill['id']}: {backfill['start']} → {backfill['end']}")
             elif action in ("pause", "resume"):
-                service.set_backfill_paused(*where, action == "pause")
+                actions.set_backfill_paused(*where, action == "pause")
             elif action == "cancel":
-                service.cancel_backfill(*where)
+                actions.delete_backfill(*where)
             elif action in ("disable", "enable"):
-                service.set_disabled(*where, action == "disable")
+                actions.set_disabled(*where, action == "disable")
             elif action == "unlock":
-                service.unlock(*where)
+                actions.unlock(*where)
         except (LookupError, ValueError) as error:
             raise CommandError(str(error)) from None
 
     def _list(self, namespace: str | None) -> None:
-        for state in service.states(namespace):
+        for state in actions.states(namespace):
             switch = "on" if state.fires else ("disabled" if state.disabled else "off in its YAML")
             backfill = ""
             if state.backfill:
