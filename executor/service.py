@@ -18,6 +18,7 @@ import orjson
 from django.db import transaction
 
 from executor import delays, flow_triggers, for_each_item, log_fetch, store
+from executor.subflow_restart import restart_subflows
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
@@ -156,7 +157,7 @@ def restart_execution(execution_id: str, revision: int | None = None) -> Executi
     failed task run — which is returned. Raises LookupError when it does not exist and
     NotApplicable when it cannot restart."""
     if revision is None:
-        _act(execution_id, lambda graph, view: restart(graph, view))
+        _act(execution_id, lambda graph, view: restart(graph, view) + restart_subflows(graph, view, restart_execution))
         return None
     execution = Execution.objects.filter(id=execution_id).first()
     if execution is None:

@@ -6,6 +6,12 @@ back to work, every flowable above them becomes RUNNING again, and what those fl
 because something had failed or ended — their `errors` and `finally` branches — is removed, to
 run again when the time comes. The decisions that follow are the executor's usual ones.
 
+A task that waits for subflow executions — a Subflow with `wait`, a ForEachItem's `<id>_items` —
+is reopened with its children: the shell restarts its failed subflow executions under their own
+ids (`restarted_subflows`) before the task looks at them again, and the batches or child that
+succeeded are kept. A Subflow whose `restartBehavior` is NEW_EXECUTION starts a new child
+instead (its output `executionId` is dropped).
+
 The tasks of a WorkingDirectory ran on a worker in a directory that is gone: none of them runs
 again alone. A restart runs the whole WorkingDirectory again (a new attempt, its earlier task
 runs removed), a replay from one of its tasks replays from the WorkingDirectory, and their
@@ -17,7 +23,9 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from executor.core.actions import Action, DeleteTaskRun, Dispatch, SetExecutionState, SetTaskRunState
+from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.core.model import BRANCH_AFTER, BRANCH_ERRORS, BRANCH_FINALLY, ExecutionView, FlowGraph, TaskRunView
+from executor.flowables.for_each_item import ITEMS
 from orchestrator.states import ACTIVE, State
 
 # The states an execution can be restarted from.
@@ -26,6 +34,8 @@ RESTARTABLE = frozenset({State.FAILED, State.KILLED})
 SIDE_BRANCHES = (BRANCH_ERRORS, BRANCH_FINALLY, BRANCH_AFTER)
 # The states a person may give a task run.
 SETTABLE = frozenset({State.SUCCESS, State.WARNING, State.FAILED})
+# A Subflow's `restartBehavior` that starts a new child rather than restarting the failed one.
+NEW_EXECUTION = "NEW_EXECUTION"
 
 
 def kill(view: ExecutionView) -> list[Action]:
@@ -68,6 +78,25 @@ def restart(flow: FlowGraph, view: ExecutionView) -> list[Action]:
     run again (runnables with a new attempt on the same task run), from where they stopped."""
     if view.state not in RESTARTABLE:
         raise ValueError(f"execution {view.id} is {view.state}: only a FAILED or KILLED execution can be restarted")
+    targets = _restart_targets(flow, view)
+    actions: list[Action] = [SetExecutionState(State.RESTARTED), SetExecutionState(State.RUNNING)]
+    actions += _reopen(flow, view, {run.id: None for run in targets})
+    # Without the id of its child, the Subflow starts a new one.
+    actions += [SetTaskRunState(run.id, State.RUNNING, outputs={}) for run in targets
+                if _subflow_restart(flow, run) == NEW_EXECUTION]
+    return actions
+
+
+def restarted_subflows(flow: FlowGraph, view: ExecutionView) -> list[TaskRunView]:
+    """The task runs a restart reopens whose failed subflow executions restart with them (a
+    Subflow with `wait` and restartBehavior RETRY_FAILED, a ForEachItem's `<id>_items`)."""
+    if view.state not in RESTARTABLE:
+        return []
+    return [run for run in _restart_targets(flow, view) if _subflow_restart(flow, run) == "RETRY_FAILED"]
+
+
+def _restart_targets(flow: FlowGraph, view: ExecutionView) -> list[TaskRunView]:
+    """The failed and killed task runs a restart runs again."""
     # A failure inside an `errors` or `finally` branch is not restarted: the branch is removed,
     # and runs again if what it handles fails again.
     failed = [run for run in view.task_runs
@@ -76,10 +105,20 @@ def restart(flow: FlowGraph, view: ExecutionView) -> list[Action]:
     # Only the deepest failures run again: a flowable that failed because a child did is reopened
     # as the child's ancestor.
     parents_of_failed = {run.parent_id for run in failed}
-    targets = [run for run in failed if run.id not in parents_of_failed or _is_runnable(flow, run)]
-    actions: list[Action] = [SetExecutionState(State.RESTARTED), SetExecutionState(State.RUNNING)]
-    actions += _reopen(flow, view, {run.id: None for run in targets})
-    return actions
+    return [run for run in failed if run.id not in parents_of_failed or _is_runnable(flow, run)]
+
+
+def _subflow_restart(flow: FlowGraph, run: TaskRunView) -> str | None:
+    """How a task run waiting for subflow executions restarts: RETRY_FAILED or NEW_EXECUTION;
+    None for any other task (a Subflow without `wait` has ended with its child's start)."""
+    node = flow.nodes.get(run.task_id)
+    if node is None:
+        return None
+    if node.type == ITEMS:
+        return "RETRY_FAILED"  # each batch is one execution of its own: it is restarted
+    if node.type not in (SUBFLOW, OLD_FLOW) or not node.definition.get("wait", node.type == SUBFLOW):
+        return None
+    return NEW_EXECUTION if node.definition.get("restartBehavior") == NEW_EXECUTION else "RETRY_FAILED"
 
 
 def change_state(flow: FlowGraph, view: ExecutionView, task_run_id: str, state: State) -> list[Action]:

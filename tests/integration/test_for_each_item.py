@@ -186,3 +186,60 @@ def test_killing_the_parent_kills_its_running_subflows(cluster, namespace):
     assert execution.state == "KILLED"
     wait_for(lambda: all(child.state == "KILLED" for child in Execution.objects.filter(parent_id=execution.id))
              or None, 60, "the subflows killed")
+
+
+# Fails on the batch holding item 3 while the namespace file `mode.txt` says so.
+PICKY = """
+id: picky
+namespace: tests
+inputs:
+  - id: items
+    type: STRING
+tasks:
+  - id: check
+    type: io.kestra.plugin.core.execution.Fail
+    condition: "{{ read('mode.txt') == 'fail' and (read(inputs.items) contains 'item 3') }}"
+  - id: take
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(inputs.items) }}"
+outputs:
+  - id: content
+    type: STRING
+    value: "{{ outputs.take.value }}"
+"""
+
+
+def test_restarting_the_parent_restarts_the_failed_batches_and_keeps_the_others(cluster, namespace):
+    from executor.service import restart_execution
+
+    get_storage().put(namespace_file_uri(namespace, "mode.txt"), b"fail")
+    deploy(with_namespace(PICKY, namespace))
+    flow, _ = deploy(with_namespace(_parent(namespace, "picky") + AFTER, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    execution = wait_for(lambda: finished(execution.id), 90, "the parent to fail")
+    assert execution.state == "FAILED"
+    before = {child.id: child for child in Execution.objects.filter(parent_id=execution.id)}
+    failed = [child for child in before.values() if child.state == "FAILED"]
+    assert len(before) == 4 and [child.trigger["variables"]["taskRunIteration"] for child in failed] == [1]
+
+    get_storage().put(namespace_file_uri(namespace, "mode.txt"), b"pass")
+    restart_execution(execution.id)
+    execution = wait_for(lambda: finished(execution.id), 90, "the restarted parent to end")
+    assert execution.state == "SUCCESS"
+    after = {child.id: child for child in Execution.objects.filter(parent_id=execution.id)}
+    assert after.keys() == before.keys()  # no new subflow execution: the failed one ran again
+    restarted = after[failed[0].id]
+    assert restarted.state == "SUCCESS"
+    assert [h["state"] for h in restarted.state_history][-4:] == ["FAILED", "RESTARTED", "RUNNING", "SUCCESS"]
+    assert {"key": "system.restarted", "value": "true"} in restarted.labels
+    for child_id, child in after.items():  # the batches that had succeeded did not run again
+        if child_id != failed[0].id:
+            assert child.state_history == before[child_id].state_history
+
+    runs = {run.task_id: run for run in execution.task_runs.all()}
+    assert runs["each_items"].outputs == {"numberOfBatches": 4, "iterations": {"CREATED": 0, "RUNNING": 0,
+                                                                                 "SUCCESS": 4}}
+    merged = runs["each_merge"].outputs["subflowOutputs"]
+    assert runs["after"].outputs == {"value": merged}
+    assert [json.loads(line)["content"] for line in _read(merged).splitlines()] == [
+        "item 0\nitem 1\nitem 2\n", "item 3\nitem 4\nitem 5\n", "item 6\nitem 7\nitem 8\n", "item 9\n"]

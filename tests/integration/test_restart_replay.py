@@ -106,3 +106,62 @@ def test_restart_on_another_revision_is_a_new_execution_from_the_failed_task(run
     done = _end(new_id)
     assert done.state == "SUCCESS" and done.original_id == outcome.execution.id and done.flow_revision == 2
     assert TaskRun.objects.get(execution=done, task_id="first").outputs == {"value": "one"}
+
+
+CHILD = """
+id: child
+namespace: tests
+tasks:
+  - id: check
+    type: io.kestra.plugin.core.execution.Fail
+    condition: "{{ read('mode.txt') == 'fail' }}"
+  - id: say
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('mode.txt') }}"
+outputs:
+  - id: mode
+    type: STRING
+    value: "{{ outputs.say.value }}"
+"""
+
+PARENT = """
+id: parent
+namespace: tests
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: {namespace}
+    flowId: child{behavior}
+"""
+
+
+@pytest.mark.parametrize("behavior", ["RETRY_FAILED", "NEW_EXECUTION"])
+def test_restarting_a_parent_restarts_its_failed_subflow_or_starts_a_new_one(cluster, namespace, behavior):
+    from orchestrator.models import Execution
+    from orchestrator.repository import create_execution
+    from orchestrator.storage import get_storage, namespace_file_uri
+
+    mode = namespace_file_uri(namespace, "mode.txt")
+    get_storage().put(mode, b"fail")
+    deploy(with_namespace(CHILD, namespace))
+    flow, _ = deploy(with_namespace(PARENT.format(namespace=namespace, behavior=(
+        "" if behavior == "RETRY_FAILED" else f"\n    restartBehavior: {behavior}")), namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    execution = wait_for(lambda: finished(execution.id), 60, "the parent to fail")
+    assert execution.state == "FAILED"
+    first = Execution.objects.get(parent_id=execution.id)
+    assert first.state == "FAILED"
+
+    get_storage().put(mode, b"pass")
+    restart_execution(execution.id)
+    execution = _end(execution.id, len(execution.state_history) + 2)
+    assert execution.state == "SUCCESS"
+    call = TaskRun.objects.get(execution=execution, task_id="call")
+    children = list(Execution.objects.filter(parent_id=execution.id).order_by("start_date"))
+    if behavior == "RETRY_FAILED":
+        assert [child.id for child in children] == [first.id]
+        assert [h["state"] for h in children[0].state_history][-3:] == ["RESTARTED", "RUNNING", "SUCCESS"]
+    else:
+        assert [child.id for child in children][0] == first.id and len(children) == 2
+        assert children[0].state == "FAILED" and children[1].state == "SUCCESS"
+    assert call.outputs == {"executionId": children[-1].id, "state": "SUCCESS", "outputs": {"mode": "pass"}}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from executor.core import build_graph
-from executor.core.control import change_state, replay_runs, restart
+from executor.core import ExecutionView, TaskRunView, build_graph
+from executor.core.control import change_state, replay_runs, restart, restarted_subflows
 from executor.core.decide import apply_to_view
 from orchestrator.states import State
-from tests.unit.test_flowables_harness import FAIL, LOG, SEQ, Simulator, flow, task
+from tests.unit.test_flowables_harness import FAIL, LOG, SEQ, Simulator, fail, flow, task
 
 
 def failing_flow():
@@ -119,3 +121,58 @@ def test_after_execution_tasks_run_once_the_outcome_is_known_and_do_not_change_i
     assert ok.view.state is State.SUCCESS  # the failing afterExecution task does not change it
     restarted = apply_to_view(sim.view, restart(sim.graph, sim.view))
     assert [run.task_id for run in restarted.task_runs] == ["boom"]  # afterExecution runs again later
+
+
+SUBFLOW = "io.kestra.plugin.core.flow.Subflow"
+FOR_EACH_ITEM = "io.kestra.plugin.core.flow.ForEachItem"
+
+
+def _failed_view(graph, *runs):
+    """An execution FAILED with these (task id, parent index or None, state) task runs."""
+    views = tuple(TaskRunView(id=f"r{i}", task_id=task_id, parent_id=None if parent is None else f"r{parent}",
+                              state=state, seq=i, attempts=1)
+                  for i, (task_id, parent, state) in enumerate(runs))
+    return ExecutionView(id="e", namespace="tests", flow_id="f", flow_revision=1, state=State.FAILED,
+                         start_date="2026-01-01T00:00:00.000Z", task_runs=views)
+
+
+def _subflow(**extra):
+    return task("child", SUBFLOW, namespace="tests", flowId="other", **extra)
+
+
+def test_a_failed_subflow_that_waited_restarts_its_child_and_keeps_its_id():
+    graph = flow([task("a"), _subflow()])
+    before = _failed_view(graph, ("a", None, State.SUCCESS), ("child", None, State.FAILED))
+    assert [run.id for run in restarted_subflows(graph, before)] == ["r1"]
+    after = apply_to_view(before, restart(graph, before))
+    assert after.run("r1").state is State.RUNNING and after.run("r1").outputs is None  # executionId kept
+    assert after.run("r0").state is State.SUCCESS
+
+
+def test_a_subflow_with_restart_behavior_new_execution_forgets_its_child():
+    graph = flow([_subflow(restartBehavior="NEW_EXECUTION")])
+    before = _failed_view(graph, ("child", None, State.FAILED))
+    assert restarted_subflows(graph, before) == []
+    after = apply_to_view(before, restart(graph, before))
+    assert after.run("r0").state is State.RUNNING and after.run("r0").outputs == {}
+
+
+def test_a_subflow_that_did_not_wait_has_no_child_to_restart():
+    graph = flow([_subflow(wait=False), fail("boom")])
+    before = _failed_view(graph, ("child", None, State.SUCCESS), ("boom", None, State.FAILED))
+    assert restarted_subflows(graph, before) == []
+
+
+def test_a_failed_for_each_item_restarts_the_subflows_of_its_batches_not_the_split():
+    graph = flow([task("each", FOR_EACH_ITEM, items="kestra:///f.txt", namespace="tests", flowId="other")])
+    before = _failed_view(graph, ("each", None, State.FAILED), ("each_split", 0, State.SUCCESS),
+                          ("each_items", 0, State.FAILED))
+    assert [run.task_id for run in restarted_subflows(graph, before)] == ["each_items"]
+    after = apply_to_view(before, restart(graph, before))
+    assert [run.state for run in after.task_runs] == [State.RUNNING, State.SUCCESS, State.RUNNING]
+
+
+def test_a_running_execution_has_no_subflow_to_restart():
+    graph = flow([_subflow()])
+    running = _failed_view(graph, ("child", None, State.FAILED))
+    assert restarted_subflows(graph, replace(running, state=State.RUNNING)) == []
