@@ -9,7 +9,7 @@ four segments and matches none of these.
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from orchestrator.api import executions, flows, meta, triggers
+from orchestrator.api import executions, files, flows, follow, logs, meta, triggers
 
 urlpatterns = [
     path("version", meta.Version.as_view(), name="api-version"),
@@ -35,6 +35,12 @@ urlpatterns = [
     path("executions/<str:execution_id>/resume", executions.ExecutionResume.as_view(), name="api-execution-resume"),
     path("executions/<str:execution_id>/state", executions.ExecutionChangeState.as_view(),
          name="api-execution-state"),
+    path("executions/<str:execution_id>/follow", follow.ExecutionFollow.as_view(), name="api-execution-follow"),
+    path("executions/<str:execution_id>/file", files.ExecutionFile.as_view(), name="api-execution-file"),
+    path("executions/<str:execution_id>/file/metas", files.ExecutionFileMetas.as_view(),
+         name="api-execution-file-metas"),
+    path("executions/<str:execution_id>/file/preview", files.ExecutionFilePreview.as_view(),
+         name="api-execution-file-preview"),
     path("executions/<str:namespace>/<str:flow_id>", executions.ExecutionCreate.as_view(),
          name="api-execution-create"),
     # triggers: the fixed words first (`/triggers/unlock/by-query` has the shape of a flow's triggers)
@@ -66,6 +72,8 @@ urlpatterns = [
     path("triggers/<str:namespace>/<str:flow_id>/<str:trigger_id>/restart", triggers.TriggerRestart.as_view(),
          name="api-trigger-restart"),
     # logs
+    path("logs/search", logs.LogSearch.as_view(), name="api-log-search"),
     path("logs/<str:execution_id>", executions.ExecutionLogs.as_view(), name="api-logs"),
+    path("logs/<str:execution_id>/follow", follow.LogFollow.as_view(), name="api-logs-follow"),
     path("logs/<str:execution_id>/download", executions.ExecutionLogsDownload.as_view(), name="api-logs-download"),
 ]

@@ -96,6 +96,9 @@ class Command(BaseCommand):
             _stop([beat])
 
     def run_webserver(self, options: dict) -> None:
+        """gunicorn's threaded workers: each request holds a thread, a followed execution
+        (server-sent events) for its whole life, so HARRIER_FOLLOW_MAX_STREAMS (4) keeps half of
+        the HARRIER_WEB_THREADS (8) of each worker process for the rest of the API."""
         children = []
         if not options["no_indexer"]:
             children.append(_spawn("indexer"))
@@ -103,7 +106,7 @@ class Command(BaseCommand):
             subprocess.run(
                 [sys.executable, "-m", "gunicorn", "orchestrator.wsgi:application", "--bind",
                  f"{options['host']}:{options['port']}", "--workers", os.environ.get("HARRIER_WEB_WORKERS", "2"),
-                 "--threads", "4", "--access-logfile", "-"],
+                 "--threads", os.environ.get("HARRIER_WEB_THREADS", "8"), "--access-logfile", "-"],
                 check=False,
             )
         finally:
@@ -182,7 +185,9 @@ def _serve_in_thread(host: str, port: int):
 
     from orchestrator.wsgi import application
 
-    server = create_server(application, host=host, port=port, threads=8)
+    # As gunicorn's workers (run_webserver): 8 threads, of which followed streams take at most
+    # HARRIER_FOLLOW_MAX_STREAMS.
+    server = create_server(application, host=host, port=port, threads=int(os.environ.get("HARRIER_WEB_THREADS", "8")))
     threading.Thread(target=server.run, name="harrier-web", daemon=True).start()
     return server
 
