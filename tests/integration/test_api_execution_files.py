@@ -80,7 +80,7 @@ def test_an_output_and_an_input_file_are_downloaded_measured_and_previewed(repor
     assert refused.json() == {"message": f"execution {execution.id} does not exist"}
 
 
-def test_a_path_outside_the_execution_is_refused_with_the_reason(report, cluster, staff, namespace):
+def test_a_path_outside_the_execution_is_refused_with_the_reason(report, cluster, staff, namespace):  # noqa: F811
     execution, _, output_uri = report
     other = staff.post(f"/api/v1/executions/{namespace}/report",
                        {"data": SimpleUploadedFile("secret.csv", b"secret\n")}, format="multipart").json()
@@ -110,7 +110,7 @@ def test_a_path_outside_the_execution_is_refused_with_the_reason(report, cluster
     assert unknown.status_code == 404 and unknown.json()["message"] == "execution nosuchexecution does not exist"
 
 
-def test_a_preview_refuses_binary_and_unknown_encodings_and_bounds_its_rows(report, staff):
+def test_a_preview_refuses_binary_and_unknown_encodings_and_bounds_its_rows(report, staff):  # noqa: F811
     execution, input_uri, _ = report
     binary = task_file_uri(execution.namespace, execution.flow_id, execution.id, "upper", "r1", "blob.bin")
     get_storage().put(binary, b"\x89PNG\x00\x01\x02")
