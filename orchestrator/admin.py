@@ -1,64 +1,234 @@
-"""The Django admin: flows with their revisions, executions with their task runs, logs."""
+"""The Django admin (docs/admin.md): flows edited as YAML and deployed through the repository,
+executions with their task runs and the executor's actions, logs, and the namespace grants of
+groups. The KV store's page is orchestrator/admin_kv.py.
 
-from django.contrib import admin
+Nothing here writes a flow or an execution itself: saves, deletions and actions call the same
+functions as the API (orchestrator/repository.py, executor/service.py), so an admin edit is a
+new revision with its schedules re-synced, and an action the executor refuses is a message.
+"""
 
-from orchestrator.models import Execution, Flow, FlowRevision, LogEntry, TaskRun
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils.html import format_html
+
+from orchestrator import repository
+from orchestrator.admin_kv import KVStoreAdmin  # noqa: F401 (registers the KV store's page)
+from orchestrator.flowlang import FlowValidationError
+from orchestrator.models import Execution, Flow, FlowRevision, LogEntry, NamespaceGrant, TaskRun
+from orchestrator.states import State
+
+_CODE = "font-family: monospace; white-space: pre-wrap; margin: 0"
+
+
+def _pre(value: Any) -> str:
+    """A value shown as it is: text verbatim, anything else as indented JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return format_html('<pre style="{}">{}</pre>', _CODE, text)
+
+
+# --- flows -----------------------------------------------------------------------------------
+
+class FlowForm(forms.ModelForm):
+    """The YAML source, checked on save by the parser the API uses, with the same messages."""
+
+    source = forms.CharField(strip=False, widget=forms.Textarea(attrs={
+        "rows": 30, "spellcheck": "false", "style": "font-family: monospace; width: 90%"}))
+
+    class Meta:
+        model = Flow
+        fields = ["source"]
+
+    def clean_source(self) -> str:
+        # Browsers send a textarea's lines ended by CRLF; a revision keeps the YAML as written.
+        source = self.cleaned_data["source"].replace("\r\n", "\n")
+        if len(source.encode("utf-8")) > settings.HARRIER_MAX_FLOW_BYTES:
+            raise forms.ValidationError(f"The flow is larger than {settings.HARRIER_MAX_FLOW_BYTES} bytes")
+        try:
+            definition = repository.validate(source)
+        except FlowValidationError as error:
+            raise forms.ValidationError(["The flow is invalid", *(str(problem) for problem in error.errors)]) from None
+        self._check_identity(definition.namespace, definition.id)
+        return source
+
+    def _check_identity(self, namespace: str, flow_id: str) -> None:
+        if self.instance.pk is None:
+            if Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).exists():
+                raise forms.ValidationError(f"flow {namespace}.{flow_id} already exists: edit it instead")
+            return
+        changed = [f"{key}: is {given!r}, this flow's is {stored!r}" for key, given, stored in
+                   (("namespace", namespace, self.instance.namespace), ("id", flow_id, self.instance.flow_id))
+                   if given != stored]
+        if changed:
+            raise forms.ValidationError(["The flow's id and namespace cannot change: create a new flow instead",
+                                         *changed])
 
 
 class FlowRevisionInline(admin.TabularInline):
     model = FlowRevision
     fields = ("revision", "created")
-    readonly_fields = ("revision", "created")
+    readonly_fields = fields
+    ordering = ("-revision",)
     extra = 0
     can_delete = False
-    show_change_link = True
+    show_change_link = True  # to the revision's page, with its source
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
-    list_display = ("namespace", "flow_id", "revision", "disabled", "updated")
-    list_filter = ("namespace", "disabled")
+    form = FlowForm
+    list_display = ("namespace", "flow_id", "revision", "disabled", "deleted", "updated")
+    list_filter = ("deleted", "disabled", "namespace")
     search_fields = ("namespace", "flow_id")
-    readonly_fields = ("revision", "created", "updated")
-    inlines = [FlowRevisionInline]
+    _about = ("namespace", "flow_id", "revision", "disabled", "deleted", "created", "updated")
 
-    # The flow's Schedule triggers (their states and PeriodicTasks) follow what is saved here.
+    def get_fields(self, request, obj=None):
+        return ("source",) if obj is None else (*self._about, "source")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self._about
+
+    def get_inlines(self, request, obj):
+        return [FlowRevisionInline] if obj is not None else []
+
     def save_model(self, request, obj, form, change):
-        from scheduler.service import sync_flow
+        # A deploy, as the API's: a changed source is a new revision, schedules follow it.
+        flow, created = repository.deploy(form.cleaned_data["source"])
+        obj.pk = flow.pk
+        obj.refresh_from_db()
+        if not created:
+            self.message_user(request, f"{flow}: the source is unchanged, no new revision was made", messages.INFO)
 
-        super().save_model(request, obj, form, change)
-        sync_flow(obj)
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.deleted)
+
+    def get_deleted_objects(self, objs, request):
+        # The flow is only marked deleted: its revisions and executions stay, nothing else goes.
+        return [str(flow) for flow in objs], {"flows": len(objs)}, set(), []
 
     def delete_model(self, request, obj):
-        from scheduler.service import forget_flow
-
-        where = (obj.namespace, obj.flow_id)
-        super().delete_model(request, obj)
-        forget_flow(*where)
+        self.delete_queryset(request, Flow.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        from scheduler.service import forget_flow
-
-        deleted = list(queryset.values_list("namespace", "flow_id"))
-        super().delete_queryset(request, queryset)
-        for namespace, flow_id in deleted:
-            forget_flow(namespace, flow_id)
+        for namespace, flow_id in queryset.filter(deleted=False).values_list("namespace", "flow_id"):
+            try:
+                repository.delete_flow(namespace, flow_id)
+            except repository.FlowNotFound as error:  # deleted meanwhile
+                self.message_user(request, str(error), messages.WARNING)
 
 
 @admin.register(FlowRevision)
 class FlowRevisionAdmin(admin.ModelAdmin):
+    """Revisions are history: read only."""
+
     list_display = ("namespace", "flow_id", "revision", "created")
     search_fields = ("namespace", "flow_id")
-    readonly_fields = ("head", "namespace", "flow_id", "revision", "source", "created")
+    fields = ("namespace", "flow_id", "revision", "created", "yaml")
+    readonly_fields = fields
 
+    @admin.display(description="source")
+    def yaml(self, obj: FlowRevision) -> str:
+        return _pre(obj.source)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- executions ------------------------------------------------------------------------------
 
 class TaskRunInline(admin.TabularInline):
     model = TaskRun
-    fields = ("task_id", "value", "state", "outputs")
+    fields = ("task_id", "value", "state", "attempt_states", "started", "ended", "output")
     readonly_fields = fields
+    ordering = ("seq",)
     extra = 0
     can_delete = False
-    ordering = ("seq",)
+
+    @admin.display(description="attempts")
+    def attempt_states(self, run: TaskRun) -> str:
+        return " · ".join(f"{number}: {(attempt.get('state') or {}).get('current', '?')}"
+                          for number, attempt in enumerate(run.attempts or [], start=1))
+
+    @admin.display(description="started")
+    def started(self, run: TaskRun) -> str:
+        return run.state_history[0]["date"] if run.state_history else ""
+
+    @admin.display(description="ended")
+    def ended(self, run: TaskRun) -> str:
+        return run.state_history[-1]["date"] if run.state_history and State(run.state).is_terminal else ""
+
+    @admin.display(description="outputs")
+    def output(self, run: TaskRun) -> str:
+        return _pre(run.outputs) if run.outputs else ""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _control(action: Callable[[Execution], Execution | None], done: str):
+    """An admin action calling one of the executor's actions on each selected execution; what it
+    refuses (kill an ended execution, resume one not paused…) is reported, the others go on."""
+    from orchestrator.api.errors import ApiError, domain_errors
+
+    def run(modeladmin: ExecutionAdmin, request, queryset) -> None:
+        for execution in queryset.order_by("start_date"):
+            try:
+                with domain_errors():
+                    made = action(execution)
+            except ApiError as error:
+                modeladmin.message_user(request, f"{execution.id}: {error.message}", messages.WARNING)
+                continue
+            also = f": new execution {made.id}" if made is not None and made.id != execution.id else ""
+            modeladmin.message_user(request, f"{execution.id}: {done}{also}", messages.SUCCESS)
+
+    return run
+
+
+def _kill(execution: Execution) -> None:
+    from executor import service
+
+    service.kill_execution(execution.id)
+
+
+def _restart(execution: Execution) -> Execution | None:
+    from executor import service
+
+    return service.restart_execution(execution.id)
+
+
+def _replay(execution: Execution) -> Execution:
+    from executor import service
+
+    return service.replay_execution(execution.id)
+
+
+def _resume(execution: Execution) -> None:
+    from executor import service
+
+    service.resume_execution(execution.id, {})
 
 
 @admin.register(Execution)
@@ -67,29 +237,112 @@ class ExecutionAdmin(admin.ModelAdmin):
     list_filter = ("state", "namespace")
     search_fields = ("id", "namespace", "flow_id")
     date_hierarchy = "start_date"
-    readonly_fields = [f.name for f in Execution._meta.fields]
+    fields = ("id", "namespace", "flow_id", "flow_revision", "state", "start_date", "end_date", "logs",
+              "label_list", "input_values", "output_values", "history", "trigger_data", "parent_id", "original_id")
+    readonly_fields = fields
     inlines = [TaskRunInline]
+    actions = ["kill", "restart", "replay", "resume"]
 
-    # A deleted execution's files go with it (after the deletion commits).
+    kill = admin.action(description="Kill the selected executions", permissions=["control"])(
+        _control(_kill, "kill asked"))
+    restart = admin.action(description="Restart the selected FAILED or KILLED executions", permissions=["control"])(
+        _control(_restart, "restarted"))
+    replay = admin.action(description="Replay the selected executions (new executions)", permissions=["control"])(
+        _control(_replay, "replayed"))
+    resume = admin.action(description="Resume the selected PAUSED executions", permissions=["control"])(
+        _control(_resume, "resumed"))
+
+    @admin.display(description="logs")
+    def logs(self, obj: Execution) -> str:
+        url = reverse("admin:orchestrator_logentry_changelist") + f"?execution_id={obj.id}"
+        return format_html('<a href="{}">the log lines of this execution</a>', url)
+
+    @admin.display(description="labels")
+    def label_list(self, obj: Execution) -> str:
+        return ", ".join(f"{label['key']}: {label['value']}" for label in obj.labels or [])
+
+    @admin.display(description="inputs")
+    def input_values(self, obj: Execution) -> str:
+        return _pre(obj.inputs or {})
+
+    @admin.display(description="outputs")
+    def output_values(self, obj: Execution) -> str:
+        return _pre(obj.outputs) if obj.outputs else ""
+
+    @admin.display(description="state history")
+    def history(self, obj: Execution) -> str:
+        return _pre("\n".join(f"{entry['date']}  {entry['state']}" for entry in obj.state_history or []))
+
+    @admin.display(description="trigger")
+    def trigger_data(self, obj: Execution) -> str:
+        return _pre(obj.trigger) if obj.trigger else ""
+
+    # Executions change only through the executor: the page reads, the actions act.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_control_permission(self, request) -> bool:
+        return request.user.has_perm("orchestrator.change_execution")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The executor still writes to a running execution: kill it first.
+        return super().has_delete_permission(request, obj) and (obj is None or State(obj.state).is_terminal)
+
     def delete_model(self, request, obj):
-        from orchestrator.repository import delete_execution_files
-
-        where = (obj.namespace, obj.flow_id, obj.id)  # the deletion clears obj.id
-        super().delete_model(request, obj)
-        delete_execution_files(*where)
+        self.delete_queryset(request, Execution.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        from orchestrator.repository import delete_execution_files
+        # As the API's delete: with the logs and the files; an execution still running stays.
+        for execution_id in queryset.values_list("id", flat=True):
+            try:
+                repository.delete_execution(execution_id)
+            except (repository.ExecutionNotEnded, LookupError) as error:
+                self.message_user(request, str(error), messages.WARNING)
 
-        deleted = list(queryset.values_list("namespace", "flow_id", "id"))
-        super().delete_queryset(request, queryset)
-        for namespace, flow_id, execution_id in deleted:
-            delete_execution_files(namespace, flow_id, execution_id)
 
+# --- logs ------------------------------------------------------------------------------------
 
 @admin.register(LogEntry)
 class LogEntryAdmin(admin.ModelAdmin):
-    list_display = ("timestamp", "level", "namespace", "flow_id", "task_id", "message")
+    list_display = ("timestamp", "level", "namespace", "flow_id", "task_id", "execution", "message")
     list_filter = ("level",)
     search_fields = ("execution_id", "message")
+    ordering = ("-timestamp",)
     readonly_fields = [f.name for f in LogEntry._meta.fields]
+
+    @admin.display(description="execution")
+    def execution(self, obj: LogEntry) -> str:
+        url = reverse("admin:orchestrator_execution_change", args=[obj.execution_id])
+        return format_html('<a href="{}">{}</a>', url, obj.execution_id)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- namespace grants ------------------------------------------------------------------------
+
+@admin.register(NamespaceGrant)
+class NamespaceGrantAdmin(admin.ModelAdmin):
+    list_display = ("group", "namespace", "read", "write", "execute")
+    list_filter = ("group", "read", "write", "execute")
+    search_fields = ("group__name", "namespace")
+
+
+class NamespaceGrantInline(admin.TabularInline):
+    model = NamespaceGrant
+    extra = 1
+
+
+# A group's page lists its namespace grants too.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupWithGrantsAdmin(GroupAdmin):
+    inlines = [*GroupAdmin.inlines, NamespaceGrantInline]
