@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "corsheaders",
     "drf_spectacular",
     "django_celery_beat",
     "orchestrator",
@@ -61,6 +62,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that may answer (WhiteNoise, CommonMiddleware): preflights are answered here.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -170,6 +173,16 @@ SPECTACULAR_SETTINGS = {
         "LogLevelEnum": "orchestrator.api.serializers.LOG_LEVELS",
     },
 }
+# Cross-origin requests (django-cors-headers, docs/api.md): closed unless
+# HARRIER_CORS_ALLOWED_ORIGINS names the origins (`https://ui.example.com,https://ops.example.com`)
+# whose pages may call the API from a browser. Only /api/ answers them; credentials (cookies)
+# are not shared across origins: such pages authenticate with a token.
+CORS_ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("HARRIER_CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+CORS_URLS_REGEX = r"^/api/.*$"
+# Kestra's KV API reads `ttl` and `description` headers.
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with",
+                      "ttl", "description")
+CORS_EXPOSE_HEADERS = ["Content-Disposition"]
 # The longest an execution created with `wait=true` is waited for, in seconds; after it the
 # execution is returned as it stands.
 HARRIER_API_WAIT_SECONDS = env_float("HARRIER_API_WAIT_SECONDS", 60.0)

@@ -151,3 +151,8 @@ _JUDGES: dict[str, Callable[[Mapping[str, Any], datetime, Render], bool]] = {
     "Or": _or,
     "Expression": _expression,
 }
+
+
+def condition_names() -> list[str]:
+    """The short names of the conditions a Schedule trigger judges (`DayWeek`, `Or`…)."""
+    return sorted(_JUDGES)

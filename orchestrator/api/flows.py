@@ -35,6 +35,11 @@ _FLOW_PARSERS = [*YAML_PARSERS, JSONParser]
 _SORTS = {"id": "flow_id", "namespace": "namespace", "revision": "revision", "updated": "updated"}
 
 
+def split_documents(text: str) -> list[str]:
+    """The YAML documents of a multi-flow body, blank ones left out."""
+    return [document for document in _DOCUMENT_SEPARATOR.split(text) if document.strip()]
+
+
 def flow_json(row: Flow | FlowRevision, *, source: bool, revision: int | None = None,
               disabled: bool = False, deleted: bool = False) -> dict[str, Any]:
     """Kestra's Flow (FlowWithSource with `source`): the YAML's properties as written, and the
@@ -180,7 +185,7 @@ class FlowValidate(ApiView):
                    responses={200: serializers.FlowValidation(many=True), **ERRORS},
                    summary="Validate flows without storing them (several documents separated by ---)")
     def post(self, request):
-        documents = [doc for doc in _DOCUMENT_SEPARATOR.split(_source(request)) if doc.strip()]
+        documents = split_documents(_source(request))
         return Response([_validation(index, document) for index, document in enumerate(documents)])
 
 

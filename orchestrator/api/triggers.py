@@ -17,11 +17,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from orchestrator.api.access import namespace_rights, readable, require
 from orchestrator.api.base import ERRORS, ApiView
 from orchestrator.api.errors import bad_request, conflict, not_found
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.api.serializers import Error
 from orchestrator.models import Flow
+from orchestrator.permissions import Right
 from scheduler import actions, service
 from scheduler.dates import iso, parse_iso
 from scheduler.models import TriggerState
@@ -203,8 +205,19 @@ def _count(keys: list[tuple[str, str, str]], action: Callable[..., Any]) -> Resp
 
 
 def _by_query(request) -> list[tuple[str, str, str]]:
-    page_and_size(request.query_params)  # refuse malformed paging words like search does
-    return list(_filtered(request.query_params).values_list("namespace", "flow_id", "trigger_id")[:10_000])
+    """The triggers the filters match among those the user may change."""
+    rights = namespace_rights(request)
+    if not rights.allows_any(Right.WRITE):
+        require(request, Right.WRITE, request.query_params.get("namespace") or "*")
+    states = rights.within(_filtered(request.query_params), Right.WRITE)
+    return list(states.values_list("namespace", "flow_id", "trigger_id")[:10_000])
+
+
+def _writable(request, keys: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The triggers named in a body, once the user may change each one's namespace (403 otherwise)."""
+    for namespace in sorted({key[0] for key in keys}):
+        require(request, Right.WRITE, namespace)
+    return keys
 
 
 def _by_triggers(request) -> list[tuple[str, str, str]]:
@@ -213,7 +226,7 @@ def _by_triggers(request) -> list[tuple[str, str, str]]:
                           [{"path": "", "message": "a non-empty list", "line": None}])
     serializer = TriggerKey(data=request.data, many=True)
     serializer.is_valid(raise_exception=True)
-    return [_key(item) for item in serializer.validated_data]
+    return _writable(request, [_key(item) for item in serializer.validated_data])
 
 
 # --- views ----------------------------------------------------------------------------------------
@@ -223,7 +236,7 @@ class TriggerSearch(ApiView):
                    responses={200: PagedTriggers, **ERRORS}, summary="Search triggers and their states")
     def get(self, request):
         page, size = page_and_size(request.query_params)
-        states = _filtered(request.query_params).order_by(
+        states = readable(request, _filtered(request.query_params)).order_by(
             *ordering(request.query_params, _SORTS, ["namespace", "flow_id", "trigger_id"]), "id")
         rows, total, exact = paged(states, page, size)
         declared = _declared_of(rows)
@@ -252,12 +265,15 @@ class FlowTriggers(ApiView):
 
 
 class TriggerUpdate(ApiView):
+    checks_namespaces = True
+
     @extend_schema(operation_id="updateTrigger", tags=TAGS, request=TriggerContext,
                    responses={200: TriggerContext, **_CHANGES},
                    summary="Switch a trigger off or on (`disabled`), or start a backfill (`backfill`)")
     def put(self, request):
         data = _valid(TriggerContext, request.data)
         key, backfill = _key(data), data.get("backfill")
+        _writable(request, [key])
         if "disabled" not in data and not backfill:
             raise bad_request("Say what to change: `disabled`, `backfill`, or both",
                               [{"path": "disabled", "message": "give `disabled` or `backfill`", "line": None}])
@@ -292,11 +308,11 @@ def _body_action(operation_id: str, summary: str, action: Callable[[str, str, st
     @extend_schema(operation_id=operation_id, tags=TAGS, request=TriggerKey, responses={200: TriggerContext, **_CHANGES},
                    summary=summary)
     def handle(self, request):
+        key = _writable(request, [_key(_valid(TriggerKey, request.data))])[0]
         with trigger_errors():
-            return _one(action(*_key(_valid(TriggerKey, request.data))))
+            return _one(action(*key))
 
-    view = type(operation_id[0].upper() + operation_id[1:], (ApiView,), {method: handle})
-    return view
+    return type(operation_id[0].upper() + operation_id[1:], (ApiView,), {method: handle, "checks_namespaces": True})
 
 
 def _bulk_action(operation_id: str, summary: str, action: Callable[[str, str, str], Any],
@@ -312,19 +328,23 @@ def _bulk_action(operation_id: str, summary: str, action: Callable[[str, str, st
                        responses={200: Bulk, **ERRORS}, summary=summary)
         def post(self, request):
             return _count(_by_triggers(request), action)
-    return type(operation_id[0].upper() + operation_id[1:], (ApiView,), {"post": post})
+    return type(operation_id[0].upper() + operation_id[1:], (ApiView,), {"post": post, "checks_namespaces": True})
 
 
 class SetDisabledByTriggers(ApiView):
+    checks_namespaces = True
+
     @extend_schema(operation_id="disabledTriggersByIds", tags=TAGS, request=SetDisabled,
                    responses={200: Bulk, **ERRORS}, summary="Switch the given triggers off or on")
     def post(self, request):
         data = _valid(SetDisabled, request.data)
-        return _count([_key(item) for item in data["triggers"]],
+        return _count(_writable(request, [_key(item) for item in data["triggers"]]),
                       lambda *key: actions.set_disabled(*key, data["disabled"]))
 
 
 class SetDisabledByQuery(ApiView):
+    checks_namespaces = True
+
     @extend_schema(operation_id="disabledTriggersByQuery", tags=TAGS, request=None,
                    parameters=[*_FILTERS, OpenApiParameter("disabled", bool, description="default true")],
                    responses={200: Bulk, **ERRORS}, summary="Switch the triggers matching the filters off or on")

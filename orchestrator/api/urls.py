@@ -9,7 +9,20 @@ four segments and matches none of these.
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from orchestrator.api import executions, files, flows, follow, logs, meta, triggers
+from orchestrator.api import (
+    bulk,
+    executions,
+    files,
+    flows,
+    follow,
+    kv,
+    logs,
+    meta,
+    namespace_files,
+    namespaces,
+    plugins,
+    triggers,
+)
 
 urlpatterns = [
     path("version", meta.Version.as_view(), name="api-version"),
@@ -21,10 +34,26 @@ urlpatterns = [
     path("flows", flows.FlowCreate.as_view(), name="api-flow-create"),
     path("flows/search", flows.FlowSearch.as_view(), name="api-flow-search"),
     path("flows/validate", flows.FlowValidate.as_view(), name="api-flow-validate"),
-    path("flows/<str:namespace>", flows.NamespaceFlows.as_view(), name="api-namespace-flows"),
+    path("flows/import", bulk.FlowImport.as_view(), name="api-flow-import"),
+    path("flows/bulk", bulk.FlowBulk.as_view(), name="api-flow-bulk"),
+    path("flows/export/by-query", bulk.FlowExportByQuery.as_view(), name="api-flow-export-by-query"),
+    path("flows/export/by-ids", bulk.FlowExportByIds.as_view(), name="api-flow-export-by-ids"),
+    path("flows/<str:namespace>", bulk.NamespaceFlowsUpdate.as_view(), name="api-namespace-flows"),
     path("flows/<str:namespace>/<str:flow_id>", flows.FlowDetail.as_view(), name="api-flow"),
     path("flows/<str:namespace>/<str:flow_id>/revisions", flows.FlowRevisions.as_view(), name="api-flow-revisions"),
     path("plugins/schemas/flow", flows.FlowSchema.as_view(), name="api-flow-schema"),
+    path("plugins", plugins.PluginList.as_view(), name="api-plugins"),
+    path("plugins/<str:cls>", plugins.PluginDetail.as_view(), name="api-plugin"),
+    # namespaces, their KV store and their files
+    path("namespaces/search", namespaces.NamespaceSearch.as_view(), name="api-namespace-search"),
+    path("namespaces/<str:namespace>", namespaces.NamespaceDetail.as_view(), name="api-namespace"),
+    path("namespaces/<str:namespace>/kv", kv.KVList.as_view(), name="api-kv-list"),
+    path("namespaces/<str:namespace>/kv/<str:key>", kv.KVDetail.as_view(), name="api-kv"),
+    path("namespaces/<str:namespace>/files", namespace_files.NamespaceFiles.as_view(), name="api-namespace-files"),
+    path("namespaces/<str:namespace>/files/directory", namespace_files.NamespaceDirectory.as_view(),
+         name="api-namespace-files-directory"),
+    path("namespaces/<str:namespace>/files/stats", namespace_files.NamespaceFileStats.as_view(),
+         name="api-namespace-files-stats"),
     # executions
     path("executions/search", executions.ExecutionSearch.as_view(), name="api-execution-search"),
     path("executions/<str:execution_id>", executions.ExecutionDetail.as_view(), name="api-execution"),
