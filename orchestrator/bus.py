@@ -109,6 +109,8 @@ def local_bus(worker_threads: int = 4) -> LocalBus:
     """A LocalBus wired to Harrier's consumers."""
     from executor.service import handle_message
     from orchestrator.indexer import ingest_logs, mark_running
+    from scheduler.polling import apply_result
+    from workers.polling import handle_poll
     from workers.runtime import handle_job
 
     return LocalBus(
@@ -117,6 +119,8 @@ def local_bus(worker_threads: int = 4) -> LocalBus:
             "harrier.worker.run": handle_job,
             "harrier.indexer.ingest": ingest_logs,
             "harrier.indexer.running": mark_running,
+            "harrier.worker.poll": handle_poll,
+            "harrier.scheduler.polled": apply_result,
         },
         threads={"executor": 1, "indexer": 1},
         default_threads=worker_threads,

@@ -23,6 +23,9 @@ INDEXER_TASK = "harrier.indexer.ingest"
 # A worker's notice that an attempt is still running (sent only for attempts that outlast a
 # quarter of a second, so that quick tasks cost no message): the task run shows RUNNING.
 RUNNING_TASK = "harrier.indexer.running"
+# A polling trigger's evaluation, to a worker of its group; its outcome, back to the scheduler.
+POLL_TASK = "harrier.worker.poll"
+POLLED_TASK = "harrier.scheduler.polled"
 
 
 class RunningNotice(TypedDict):
@@ -124,3 +127,33 @@ def evaluate(execution_id: str, redispatch: list[str] | None = None,
 
 def result(execution_id: str, task_result: TaskResult) -> ExecutorMessage:
     return {"v": VERSION, "kind": "result", "executionId": execution_id, "result": task_result}
+
+class PollJob(TypedDict):
+    """To a worker: evaluate one polling trigger once. `evaluationId` is the evaluation's lease
+    (the trigger state's `locked_by`) and the id of the execution it would start."""
+
+    v: int
+    evaluationId: str
+    namespace: str
+    flowId: str
+    flowRevision: int
+    trigger: dict[str, Any]  # the trigger's definition as written in the flow
+    deadline: str  # ISO-8601: the lease ends then; a job not started before is dropped
+    state: NotRequired[dict[str, Any] | None]  # what the trigger remembers (poll_state)
+
+
+class PollResult(TypedDict):
+    """To the scheduler: what one evaluation found. `variables` (when it fired) become the
+    execution's `trigger` variables; `state` replaces what the trigger remembers."""
+
+    v: int
+    evaluationId: str
+    namespace: str
+    flowId: str
+    triggerId: str
+    fired: bool
+    startDate: str  # ISO-8601: when the evaluation started on the worker (the interval counts from it)
+    variables: NotRequired[dict[str, Any]]
+    state: NotRequired[dict[str, Any] | None]
+    error: NotRequired[str]
+    workerId: str

@@ -141,6 +141,7 @@ def create_execution(
     revision: int | None = None,
     files: Mapping[str, "os.PathLike[str]"] | None = None,
     missing_inputs_allowed: bool = False,
+    execution_id: str | None = None,
 ) -> Execution:
     """Create an execution in CREATED and hand it to the executor once committed.
 
@@ -148,7 +149,9 @@ def create_execution(
     encrypted); InvalidInputs lists every problem, and then nothing is stored. `files` are local
     files for FILE inputs, by input id: stored in the internal storage before the row is
     written, and deleted again if it cannot be (orchestrator/input_files.py). With
-    `missing_inputs_allowed` (Flow triggers), required inputs nobody gave stay null."""
+    `missing_inputs_allowed` (Flow triggers), required inputs nobody gave stay null. An
+    `execution_id` chosen beforehand (a polling trigger's evaluation stored files under it) makes
+    a second creation fail with IntegrityError."""
     flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
     if flow is None:
         raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
@@ -157,7 +160,7 @@ def create_execution(
     revision = revision or flow.revision
     graph = flow_graph(namespace, flow_id, revision)
     moment = now()
-    execution_id = new_id()
+    execution_id = execution_id or new_id()
     uploads = input_files.upload_uris(namespace, flow_id, execution_id, files or {})
     typed_inputs = resolve_inputs(
         graph.data.get("inputs"), {**(inputs or {}), **uploads}, seal=encryption.encrypt,

@@ -1,5 +1,6 @@
-"""`server local` has no beat and no broker: a thread evaluates the Schedule triggers instead,
-with the same service functions the Celery consumer calls (one step per second)."""
+"""`server local` has no beat and no broker: a thread evaluates the Schedule triggers and
+dispatches polling triggers instead, with the same service functions the Celery consumer and
+the scheduler's dispatch thread call (one step per second)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ RESYNC_SECONDS = 60.0
 
 def step(last_sync: float) -> float:
     """Fire what is due; re-sync the triggers with the flows once a minute. Returns when it last synced."""
-    from scheduler import service
+    from scheduler import polling, service
 
     if time.monotonic() - last_sync >= RESYNC_SECONDS:
         service.sync_all()
         last_sync = time.monotonic()
     service.fire_due()
+    polling.dispatch_due()
     return last_sync
 
 

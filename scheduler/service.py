@@ -139,11 +139,14 @@ def task_name(namespace: str, flow_id: str, trigger_id: str) -> str:
 def sync_flow(flow: Flow) -> None:
     """Make the flow's trigger states and PeriodicTasks what its YAML says: called in the
     transaction that deploys, disables or deletes it, and by the sweep for hand edits."""
+    from scheduler import polling
+
     declared = [] if flow.deleted else schedule_triggers(flow)
     flow_enabled = not flow.disabled and not flow.deleted
     # A Flow trigger's state (switched off by stopAfter or by hand) lives as long as the trigger.
     keep = set() if flow.deleted else {str(t.get("id")) for t in declared_triggers(flow.source)
                                        if trigger_kind(t) == FLOW_KIND}
+    keep |= polling.sync_flow(flow, flow_enabled)
     for trigger in declared:
         keep.add(trigger.id)
         state = _ensure_state(trigger, flow_enabled and trigger.enabled)
@@ -281,9 +284,11 @@ def ensure_sweep_task() -> None:
 
 
 def sync_all() -> None:
-    """Every flow that has, or had, Schedule triggers, as its YAML says."""
+    """Every flow that has, or had, Schedule or polling triggers, as its YAML says."""
     with_states = set(TriggerState.objects.values_list("namespace", "flow_id").distinct())
-    for flow in Flow.objects.filter(Q(source__contains="Schedule") | Q(deleted=True)).iterator():
+    # Polling trigger types all end in `.Trigger`.
+    has_triggers = Q(source__contains="Schedule") | Q(source__contains="Trigger") | Q(deleted=True)
+    for flow in Flow.objects.filter(has_triggers).iterator():
         with_states.discard((flow.namespace, flow.flow_id))
         try:
             with transaction.atomic():
@@ -308,7 +313,7 @@ def fire(namespace: str, flow_id: str, trigger_id: str) -> int:
     moment = now()
     claimed = TriggerState.objects.filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=moment),
-        namespace=namespace, flow_id=flow_id, trigger_id=trigger_id,
+        namespace=namespace, flow_id=flow_id, trigger_id=trigger_id, kind=SCHEDULE_KIND,
     ).update(locked_until=moment + timedelta(seconds=lock_seconds()), locked_by=token)
     if claimed != 1:
         return 0  # another evaluation holds it, or the trigger is unknown
@@ -322,7 +327,7 @@ def fire(namespace: str, flow_id: str, trigger_id: str) -> int:
 def fire_due() -> int:
     """Evaluate every trigger that has a date due or a backfill running (the sweep)."""
     moment = now()
-    due = TriggerState.objects.filter(declared_enabled=True, disabled=False).filter(
+    due = TriggerState.objects.filter(kind=SCHEDULE_KIND, declared_enabled=True, disabled=False).filter(
         Q(next_date__lte=moment) | Q(backfill__isnull=False)
     ).values_list("namespace", "flow_id", "trigger_id")
     fired = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from orchestrator.celery import app
+from orchestrator.messages import POLLED_TASK
 from scheduler import FIRE_TASK, SWEEP_TASK
 
 # The sweep also puts edited or missing PeriodicTasks back, at most this often per process.
@@ -28,3 +29,10 @@ def sweep(message: dict | None = None) -> None:
         _last_sync[0] = time.monotonic()
         service.sync_all()
     service.fire_due()
+
+
+@app.task(name=POLLED_TASK, ignore_result=True)
+def polled(result: dict) -> None:
+    from scheduler.polling import apply_result
+
+    apply_result(result)

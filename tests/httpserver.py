@@ -12,6 +12,9 @@ Routes:
   /named           a file with a Content-Disposition name
   /latin1          text in ISO-8859-1, declared so
   /binary          bytes that are not text
+  /poll/<name>?sleep=<s>   records when each call started and ended (`polls[name]`), takes s
+                   seconds, and answers `answers[name]`: (status, JSON body), by default
+                   (200, {"ready": false})
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import base64
 import json
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -119,8 +123,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "café".encode("latin-1"), {"Content-Type": "text/plain; charset=ISO-8859-1"})
         elif route == "binary":
             self._send(200, b"\x89PNG\x00\xff\xfe", {"Content-Type": "image/png"})
+        elif route == "poll":
+            self._poll(parts[1], float(parse_qs(url.query).get("sleep", ["0"])[0]))
         else:
             self._send(404, b"no such route")
+
+    def _poll(self, name: str, sleep: float) -> None:
+        call = {"start": time.time(), "end": None}
+        self.server.polls.setdefault(name, []).append(call)
+        self.server.stopping.wait(sleep)
+        status, document = self.server.answers.get(name, (200, {"ready": False}))
+        call["end"] = time.time()
+        self._send(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -132,6 +146,8 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.stopping = threading.Event()
+        self.polls: dict[str, list[dict[str, float | None]]] = {}
+        self.answers: dict[str, tuple[int, object]] = {}
 
 
 class LocalServer:
@@ -153,6 +169,13 @@ class LocalServer:
     @property
     def requests(self) -> list[tuple[str, str, dict[str, str]]]:
         return self._server.requests
+
+    def polls(self, name: str) -> list[dict[str, float | None]]:
+        """The calls of /poll/<name> so far, each {start, end} (epoch seconds; end None while it runs)."""
+        return list(self._server.polls.get(name, ()))
+
+    def answer(self, name: str, status: int, document: object) -> None:
+        self._server.answers[name] = (status, document)
 
     def __enter__(self) -> "LocalServer":
         self._thread.start()

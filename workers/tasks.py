@@ -9,3 +9,10 @@ def run(job: dict) -> None:
     from workers.runtime import handle_job
 
     handle_job(job)
+
+
+@app.task(name=messages.POLL_TASK, ignore_result=True)
+def poll(job: dict) -> None:
+    from workers.polling import handle_poll
+
+    handle_poll(job)

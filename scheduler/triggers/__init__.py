@@ -21,7 +21,7 @@ from workers.registry import ID_PATTERN, LogLevel, WorkerGroup
 # an HTTP call; polling: evaluated by a worker at an interval.
 TriggerKind = Literal["schedule", "flow", "webhook", "polling"]
 
-_MODULES = ("schedule", "schedule_on_dates", "flow", "webhook", "http_trigger")
+_MODULES = ("schedule", "schedule_on_dates", "flow", "webhook", "http_trigger", "storage_trigger", "jdbc_trigger")
 
 
 class TriggerBase(BaseModel):

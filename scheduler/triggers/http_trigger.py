@@ -7,25 +7,26 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from orchestrator.flowlang.types import Duration
-from scheduler.triggers import TriggerBase, TriggerType, register
+from scheduler.triggers import TriggerType, register
+from scheduler.triggers.polling_base import PollingProperties
+from workers.tasktypes.http import METHODS, HttpOptions, SslOptions
 
 NAME = "io.kestra.plugin.core.http.Trigger"
+DEFAULT_CONDITION = "{{ response.statusCode < 400 }}"
 
 
-class HttpTriggerProperties(TriggerBase):
+class HttpTriggerProperties(PollingProperties):
     uri: str = Field(min_length=1, description="The URL to call.")
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"] | None = None
+    method: Literal[METHODS] | None = None
     headers: dict[str, Any] | None = None
     body: str | None = None
     formData: dict[str, Any] | None = None
     contentType: str | None = None
-    options: dict[str, Any] | None = Field(None, description="Timeouts, redirects, authentication…")
-    sslOptions: dict[str, Any] | None = None
+    options: HttpOptions | None = Field(None, description="Timeouts, redirects, authentication…")
+    sslOptions: SslOptions | None = Field(None, description="Deprecated: options.ssl.")
     responseCondition: str | None = Field(
-        None, description="Fire when this expression is true (default: {{ response.statusCode < 400 }})."
-    )
-    interval: Duration | None = Field(None, description="Time between calls (default PT60S).")
+        None, description=f"Fire when this expression is true (default: {DEFAULT_CONDITION}); it reads "
+                          "`response.statusCode`, `response.body` and `response.headers`.")
     encryptBody: bool | None = None
 
 

@@ -78,12 +78,14 @@ class Command(BaseCommand):
 
     def run_scheduler(self, options: dict) -> None:
         """celery beat (a child process) wakes the Schedule triggers; this process consumes the
-        `scheduler` queue, where their firing happens (scheduler/service.py)."""
+        `scheduler` queue, where their firing happens (scheduler/service.py) and polling
+        triggers' results arrive, and a thread dispatches polling evaluations (scheduler/polling.py)."""
         import scheduler.tasks  # noqa: F401 (registers the consumer's tasks)
-        from scheduler import service
+        from scheduler import polling, service
 
         service.ensure_sweep_task()
         service.sync_all()
+        polling.start_thread()  # polling triggers: dispatched to workers as they fall due
         beat = subprocess.Popen([
             sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "--loglevel", "WARNING",
             "--scheduler", settings.CELERY_BEAT_SCHEDULER,
