@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 import orjson
 from django.db import transaction
 
-from executor import delays, flow_triggers, for_each_item, log_fetch, store
+from executor import delays, flow_triggers, for_each_item, log_fetch, store, working_directory
 from executor.subflow_restart import restart_subflows
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
@@ -61,6 +61,9 @@ def handle_message(message: dict[str, Any]) -> None:
     """Consume one executor message. Safe to call twice with the same message."""
     if message.get("v") != messages.VERSION:
         logger.error("dropping executor message of unknown version: %r", message.get("v"))
+        return
+    if message.get("kind") == "progress":
+        working_directory.apply_progress(message)
         return
     result = message.get("result")
     with transaction.atomic():
@@ -315,6 +318,7 @@ class Step:
         self.logs: list[LogEntry] = []
         self.delays: list[Delay] = []
         self.deleted: set[str] = set()
+        self.settled: list[TaskRun] = []  # a WorkingDirectory's task runs its result brought to their end
         self.reevaluate = False  # look at the execution again once this step commits (new children)
         # Entries of the state history before this step: the ones after it are changes that Flow
         # triggers may listen for (executor/flow_triggers.py).
@@ -344,7 +348,8 @@ class Step:
             # Also on a plain evaluation: the reconciler asks for one when results wait unapplied.
             for other in self._apply_kept_results(graph, views):
                 views[other.id] = _run_view(other)
-            views.update((child.id, _run_view(child)) for child in self.created)  # a WorkingDirectory's tasks
+            # A WorkingDirectory's tasks.
+            views.update((child.id, _run_view(child)) for child in (*self.created, *self.settled))
         dispatches: list[Dispatch] = []
         fired_kinds: dict[str, str] = {}
         for delay in fired:
@@ -469,10 +474,17 @@ class Step:
         if not waiting:
             return []
         graph = flow_graph(self.execution.namespace, self.execution.flow_id, self.execution.flow_revision)
+        # A job behind others in its worker queue is waiting, not lost: sending it again would
+        # only double a long queue (a wide ForEach's), and the reconciler asks again later.
+        queues = {run.id: messages.worker_queue(graph.node(run.task_id).worker_group) for run in waiting}
+        busy = {queue for queue in set(queues.values()) if bus.backlog(queue)}
+        waiting = [run for run in waiting if queues[run.id] not in busy]
+        if not waiting:
+            return []
         view = self._view(())
         for run in waiting:
             run.dispatched = self.moment
-            store.update_run(run)
+        store.mark_dispatched(self.execution.id, [run.id for run in waiting], self.moment)
         logger.warning("execution %s: sending %d job(s) again", self.execution.id, len(waiting))
         runs = self._runs(view)
         return [self._job(graph, view, run, run.attempt_count + 1, runs) for run in waiting]
@@ -700,32 +712,21 @@ class Step:
         return run
 
     def _record_children(self, run: TaskRun, children: list[ChildResult], worker_id: str | None) -> None:
-        """The task runs of what a WorkingDirectory's tasks did on its worker, each with its one
-        attempt (none when skipped), created after every task run the execution has."""
-        from django.db.models import Max
-
-        top = TaskRun.objects.filter(execution_id=self.execution.id).aggregate(top=Max("seq"))["top"]
-        seq = max([-1 if top is None else top, *(created.seq for created in self.created)]) + 1
+        """The task runs of what a WorkingDirectory's tasks did on its worker, each with its
+        attempts: created after every task run the execution has, or, when its notices of
+        progress made them already, brought to their end (executor/working_directory.py)."""
+        seq = max([working_directory.next_seq(self.execution.id), *(created.seq + 1 for created in self.created)])
+        new, settled = working_directory.child_task_runs(
+            self.execution, run, children, worker_id, seq,
+            existing=working_directory.existing_children(run, children))
+        for child in new:
+            self.full[child.id] = child
+            self.created.append(child)
+        for child in settled:
+            self.full[child.id] = child
+            self.changed.add(child.id)
+            self.settled.append(child)
         for child in children:
-            history = [{"state": State.CREATED.value, "date": child.start_date}]
-            attempts = []
-            if child.ran:
-                history.append({"state": State.RUNNING.value, "date": child.start_date})
-                attempt = {"workerId": worker_id, "state": {"current": child.reported.value, "histories": [
-                    {"state": State.RUNNING.value, "date": child.start_date},
-                    {"state": child.reported.value, "date": child.end_date}]}}
-                if child.error:
-                    attempt["error"] = child.error
-                attempts.append(attempt)
-            history.append({"state": child.state.value, "date": child.end_date})
-            created = TaskRun(
-                id=child.id, execution=self.execution, task_id=child.task_id, parent_task_run_id=run.id,
-                state=child.state.value, seq=seq, state_history=history, attempts=attempts,
-                attempt_count=len(attempts), outputs=dict(child.outputs) if child.outputs else None,
-            )
-            seq += 1
-            self.full[created.id] = created
-            self.created.append(created)
             if child.labels:
                 self.execution.labels = merge_labels(self.execution.labels or [], list(child.labels))
 

@@ -43,9 +43,11 @@ class ExecutorMessage(TypedDict):
     """To the executor: look at this execution again, possibly with a worker's result."""
 
     v: int
-    kind: Literal["evaluate", "result"]
+    kind: Literal["evaluate", "result", "progress"]
     executionId: str
     result: NotRequired["TaskResult"]
+    # A WorkingDirectory's worker telling how its tasks are going, while its job runs.
+    progress: NotRequired["Progress"]
     # Task runs whose job seems lost (sent long ago, claimed by no worker): send again.
     redispatch: NotRequired[list[str]]
     # Attempts whose worker stopped responding while it ran them: end them, send the next.
@@ -74,8 +76,9 @@ class TaskResult(TypedDict):
 
 
 class ChildResult(TypedDict):
-    """One task run inside a WorkingDirectory: its id is made by the worker (workers/ids.py),
-    and it had one attempt (none when its `runIf` was false: SKIPPED)."""
+    """One task run inside a WorkingDirectory: its id is made by the worker (workers/ids.py).
+    RUNNING only in a Progress; its `attempts` (none when its `runIf` was false: SKIPPED) were
+    retried on the worker by its own `retry`."""
 
     taskRunId: str
     taskId: str
@@ -85,6 +88,25 @@ class ChildResult(TypedDict):
     endDate: str
     error: NotRequired[str]
     labels: NotRequired[list[dict[str, str]]]
+    attempts: NotRequired[list["ChildAttempt"]]
+
+
+class ChildAttempt(TypedDict):
+    state: str  # RUNNING while it runs, then how it ended
+    startDate: str
+    endDate: NotRequired[str]
+    error: NotRequired[str]
+
+
+class Progress(TypedDict):
+    """The tasks a WorkingDirectory's attempt has run so far and the one it runs now, sent as
+    each starts and ends so that their task runs show while the job goes on. Every notice
+    repeats the whole list: one lost or late changes nothing that a later one does not set."""
+
+    taskRunId: str  # the WorkingDirectory's
+    attempt: int
+    workerId: str
+    children: list[ChildResult]
 
 
 class WorkerJob(TypedDict):
@@ -127,6 +149,11 @@ def evaluate(execution_id: str, redispatch: list[str] | None = None,
 
 def result(execution_id: str, task_result: TaskResult) -> ExecutorMessage:
     return {"v": VERSION, "kind": "result", "executionId": execution_id, "result": task_result}
+
+
+def progress(execution_id: str, notice: Progress) -> ExecutorMessage:
+    return {"v": VERSION, "kind": "progress", "executionId": execution_id, "progress": notice}
+
 
 class PollJob(TypedDict):
     """To a worker: evaluate one polling trigger once. `evaluationId` is the evaluation's lease

@@ -7,16 +7,27 @@ as the executor would have. When a task of the main branch fails, the rest of it
 `errors` then runs, then `finally`, in the same directory. A kill or the WorkingDirectory's own
 timeout stops the task running and starts nothing more.
 
+A task's own `retry` runs it again here, in the same directory, after the policy's wait (a
+kill or the WorkingDirectory's timeout ends the wait); its attempts are recorded on its one
+task run. The executor's retry would send the attempt to any worker, away from the directory.
+
 The results of the tasks travel in the WorkingDirectory's one result (`TaskResult.children`);
-the executor creates their task runs from it.
+the executor creates their task runs from it. While the job runs, a notice is sent to the
+executor as each task starts and ends (`messages.Progress`), so that their task runs show and
+change state as they go; the result settles them whatever notices were lost.
+
+`cache` (workers/working_directory_cache.py) restores the kept files before anything else is
+written into the directory, and keeps them again after a successful run.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import random
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,6 +36,7 @@ from orchestrator.states import FAILED_STATES, State
 from orchestrator.templating import TemplateError, is_truthy
 from workers.context import RunContext, TaskFailure, iso_now
 from workers.ids import new_id
+from workers.working_directory_cache import CacheSettings, restore, save
 
 # The context keys that describe the task being run, replaced for each child.
 _OWN_KEYS = ("task", "taskrun", "parent", "parents")
@@ -38,8 +50,8 @@ def run_working_directory(props: Any, ctx: RunContext) -> dict[str, Any]:
     ctx.directory = directory
     ctx.variables["workingDir"] = str(directory)
     try:
-        if task.get("cache"):
-            ctx.log("WARN", "`cache` is not supported yet: the tasks run without restoring or saving cached files")
+        cache = CacheSettings(task["cache"]) if task.get("cache") is not None else None
+        cached = cache is not None and restore(ctx, cache, directory, datetime.now(timezone.utc))
         namespace_files = task.get("namespaceFiles")
         if isinstance(namespace_files, Mapping) and namespace_files.get("enabled", True) is not False:
             scripts_files.copy_namespace_files(ctx, dict(namespace_files), directory)
@@ -58,7 +70,10 @@ def run_working_directory(props: Any, ctx: RunContext) -> dict[str, Any]:
         ctx.warning = ctx.warning or any(child["state"] == State.WARNING.value for child in ctx.children)
         globs = [str(scripts_common.relative_path(glob, "outputFiles"))
                  for glob in scripts_common.as_list(ctx.render(task.get("outputFiles")), "outputFiles")]
-        return {"outputFiles": scripts_files.store_output_files(ctx, _matching(directory, globs))}
+        outputs = {"outputFiles": scripts_files.store_output_files(ctx, _matching(directory, globs))}
+        if cache is not None and not cached and ctx.stop_reason is None:
+            save(ctx, cache, directory, datetime.now(timezone.utc))
+        return outputs
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -85,14 +100,12 @@ def _run_children(ctx: RunContext, tasks: list[dict[str, Any]], *, stop_on_failu
 def _run_child(ctx: RunContext, task: dict[str, Any]) -> State:
     """Run one task of the WorkingDirectory and record its result; its state after its own
     allowFailure and allowWarning (which decide whether the next task runs)."""
-    from workers.runtime import run_job
-
     job = _child_job(ctx, task)
-    child = ctx.child(job)
     start = iso_now()
     record: messages.ChildResult
     skipped = False
     if "runIf" in task:
+        child = ctx.child(job)
         try:
             skipped = not is_truthy(child.render(task["runIf"]))
         except TemplateError as error:
@@ -100,19 +113,74 @@ def _run_child(ctx: RunContext, task: dict[str, Any]) -> State:
                       "outputs": None, "startDate": start, "endDate": iso_now(), "error": f"runIf: {error}"}
             child.log("ERROR", record["error"])
             child.flush_logs()
-            ctx.children.append(record)
-            return _tolerated(task, State.FAILED)
+            return _ended(ctx, task, record)
     if skipped:
         record = {"taskRunId": job["taskRunId"], "taskId": task["id"], "state": State.SKIPPED.value,
                   "outputs": None, "startDate": start, "endDate": start}
-    else:
-        result = run_job(job, child)
-        record = {key: value for key, value in result.items() if key not in ("attempt", "workerId")}  # type: ignore
-        record["taskId"] = task["id"]
-        if result.get("outputs"):
-            _add_outputs(ctx, task["id"], result["outputs"])
+        return _ended(ctx, task, record)
+    record = _run_attempts(ctx, task, job, start)
+    if record.get("outputs"):
+        _add_outputs(ctx, task["id"], record["outputs"])
+    return _ended(ctx, task, record)
+
+
+def _run_attempts(ctx: RunContext, task: dict[str, Any], job: messages.WorkerJob, start: str
+                  ) -> messages.ChildResult:
+    """Run the task until an attempt does not fail or its `retry` allows no more."""
+    from executor.core.retry import RetryPolicy  # pure: the executor's own reading of `retry`
+    from workers.runtime import run_job
+
+    policy = RetryPolicy.of(task.get("retry"))
+    first_start = datetime.now(timezone.utc)
+    attempts: list[messages.ChildAttempt] = []
+    while True:
+        job = {**job, "attempt": len(attempts) + 1}
+        running: messages.ChildAttempt = {"state": State.RUNNING.value, "startDate": iso_now()}
+        _notify(ctx, {"taskRunId": job["taskRunId"], "taskId": task["id"], "state": State.RUNNING.value,
+                      "outputs": None, "startDate": start, "endDate": running["startDate"],
+                      "attempts": [*attempts, running]})
+        result = run_job(job, ctx.child(job))
+        attempt: messages.ChildAttempt = {"state": result["state"], "startDate": result["startDate"],
+                                          "endDate": result["endDate"]}
+        if result.get("error"):
+            attempt["error"] = result["error"]
+        attempts.append(attempt)
+        state = State(result["state"])
+        if state is not State.FAILED or policy is None or ctx.stop_reason is not None:
+            break
+        now = datetime.now(timezone.utc)
+        at = policy.next_attempt_at(len(attempts), first_start, now, random.random)
+        if at is None:
+            break
+        ctx.log("INFO", f"{task['id']}: attempt {len(attempts)} failed; attempt {len(attempts) + 1} starts at "
+                        f"{at.isoformat()}")
+        ctx.sleep((at - now).total_seconds())
+        if ctx.stop_reason is not None:
+            break
+    record: messages.ChildResult = {key: value for key, value in result.items()  # type: ignore[assignment]
+                                    if key not in ("attempt", "workerId")}
+    record.update(taskId=task["id"], startDate=start, attempts=attempts)
+    if state is State.SUCCESS and len(attempts) > 1 and policy is not None and policy.warning_on_retry:
+        record["state"] = State.WARNING.value
+    return record
+
+
+def _ended(ctx: RunContext, task: dict[str, Any], record: messages.ChildResult) -> State:
     ctx.children.append(record)
+    _notify(ctx)
     return _tolerated(task, State(record["state"]))
+
+
+def _notify(ctx: RunContext, running: messages.ChildResult | None = None) -> None:
+    """Tell the executor what the tasks have done so far and which one runs now."""
+    from orchestrator import bus
+    from workers import liveness
+
+    job = ctx.job
+    notice: messages.Progress = {"taskRunId": job["taskRunId"], "attempt": job["attempt"],
+                                 "workerId": liveness.worker_id(),
+                                 "children": [*ctx.children, *([running] if running else [])]}
+    bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, messages.progress(job["executionId"], notice))
 
 
 def _tolerated(task: Mapping[str, Any], state: State) -> State:

@@ -1,5 +1,5 @@
 """The WorkingDirectory through real executor, worker and indexer processes: its tasks run on one
-worker in one directory, and their task runs are created from the one result it sends."""
+worker in one directory; their task runs show as they run, and the one result settles them."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def test_the_corpus_flow_runs_and_its_errors_branch_catches_a_failure(cluster, n
 
 @pytest.mark.parametrize("name", ["working-directory-inputs.yml", "working-directory-outputs.yml",
                                   "working-directory-taskrun.yml", "working-directory-taskrun-nested.yml",
-                                  "working-directory-each.yaml", "working-directory-cache.yml"])
+                                  "working-directory-each.yaml"])
 def test_the_other_corpus_flows_run(cluster, namespace, name):
     flow, _ = deploy(with_namespace((VALIDS / name).read_text(), namespace))
     execution = create_execution(flow.namespace, flow.flow_id)
@@ -138,9 +138,6 @@ def test_the_other_corpus_flows_run(cluster, namespace, name):
         assert "output.txt" in by_task["workingDir"].outputs["outputFiles"]
     if name == "working-directory-each.yaml":
         assert by_task["2_end"].outputs["value"].startswith("kestra:///")
-    if name == "working-directory-cache.yml":
-        warned = LogEntry.objects.filter(execution_id=execution.id, task_id="workingDir", level="WARN")
-        wait_for(lambda: warned.exists(), 10, "the warning about cache")
 
 
 def _ended(execution_id: str):
@@ -171,6 +168,9 @@ tasks:
     execution = create_execution(flow.namespace, flow.flow_id)
     wait_for(lambda: LogEntry.objects.filter(execution_id=execution.id, message="started").exists(), 30,
              "the task to start")
+    # Its task run shows while the job runs, before any result.
+    wait_for(lambda: TaskRun.objects.filter(execution_id=execution.id, task_id="long", state="RUNNING").exists(),
+             30, "the running task's task run")
     kill_execution(execution.id)
     assert Execution.objects.get(id=execution.id).state == "KILLED"
     # The worker stops the script: a following job runs on a free slot soon after.
@@ -178,7 +178,7 @@ tasks:
                                              message__contains="killed").exists(), 20, "the task to stop")
     assert not LogEntry.objects.filter(execution_id=execution.id, message="must not run").exists()
     runs = {run.task_id: run.state for run in TaskRun.objects.filter(execution_id=execution.id)}
-    assert runs == {"wd": "KILLED"}
+    assert runs == {"wd": "KILLED", "long": "KILLED"}  # the kill ends the task run its logs belong to
 
 
 def test_its_timeout_stops_the_task_and_fails_it(run_flow):
@@ -284,3 +284,87 @@ tasks:
     outcome = run_flow(source, expect_logs=1)
     assert outcome.state == "SUCCESS", [(e.task_id, e.message) for e in outcome.logs]
     assert outcome.logs_of("list") == ["made.txt"]
+
+
+def test_kestras_cache_flow_finds_the_files_of_its_previous_run(cluster, namespace):
+    """Kestra's working-directory-cache flow: `exists` collects hello.txt, which `inputFiles`
+    writes after it. The first run has nothing to collect; the second finds the cached file."""
+    flow, _ = deploy(with_namespace((VALIDS / "working-directory-cache.yml").read_text(), namespace))
+    found = []
+    for _ in range(2):
+        execution = create_execution(flow.namespace, flow.flow_id)
+        execution = wait_for(lambda: _ended(execution.id), 60, "the cache flow to end")
+        assert execution.state == "SUCCESS"
+        found.append(sorted(TaskRun.objects.get(execution_id=execution.id, task_id="exists").outputs["uris"]))
+        logs = list(LogEntry.objects.filter(execution_id=execution.id, task_id="workingDir")
+                    .values_list("message", flat=True))
+    assert found == [[], ["hello.txt"]]
+    assert any(message.startswith("Restored 1 cached file(s)") for message in logs)
+
+
+def test_a_task_inside_retries_in_the_same_directory_with_its_own_retry(run_flow):
+    source = f"""
+id: wd-retry
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    tasks:
+      - id: flaky
+        type: io.kestra.plugin.scripts.shell.Commands
+        retry:
+          type: constant
+          interval: PT0.2S
+          maxAttempt: 3
+        commands:
+          - if [ -f tried ]; then echo second; else touch tried; echo first; exit 1; fi
+      - id: stubborn
+        type: io.kestra.plugin.core.execution.Fail
+        allowFailure: true
+        retry:
+          type: constant
+          interval: PT0.1S
+          maxAttempt: 2
+"""
+    outcome = run_flow(source, expect_logs=2)
+    assert outcome.state == "WARNING", [(e.task_id, e.message) for e in outcome.logs]
+    flaky, stubborn = outcome.run("flaky"), outcome.run("stubborn")
+    assert flaky.state == "SUCCESS"
+    assert [attempt["state"]["current"] for attempt in flaky.attempts] == ["FAILED", "SUCCESS"]
+    assert "first" in outcome.logs_of("flaky") and "second" in outcome.logs_of("flaky")
+    assert stubborn.state == "WARNING" and len(stubborn.attempts) == 2
+    assert len(outcome.run("wd").attempts) == 1  # the WorkingDirectory itself ran once
+
+
+def test_each_task_run_shows_and_changes_state_while_the_job_runs(cluster, namespace):
+    from executor.service import kill_execution
+
+    flow, _ = deploy(with_namespace(f"""
+id: wd-live
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    tasks:
+      - id: quick
+        type: io.kestra.plugin.core.debug.Return
+        format: done
+      - id: slow
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT60S
+""", namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+
+    def live():
+        runs = {run.task_id: run for run in TaskRun.objects.filter(execution_id=execution.id)}
+        return runs if runs.get("slow") is not None and runs.get("quick") is not None else None
+
+    runs = wait_for(live, 30, "the tasks' task runs while the job runs")
+    assert runs["wd"].state == "RUNNING" and runs["slow"].state == "RUNNING"
+    assert runs["quick"].state == "SUCCESS" and runs["quick"].outputs == {"value": "done"}
+    assert [attempt["state"]["current"] for attempt in runs["quick"].attempts] == ["SUCCESS"]
+    assert runs["slow"].attempts[0]["state"]["current"] == "RUNNING"
+    assert runs["quick"].parent_task_run_id == runs["slow"].parent_task_run_id == runs["wd"].id
+    kill_execution(execution.id)
+    states = {run.task_id: run.state for run in TaskRun.objects.filter(execution_id=execution.id)}
+    assert states == {"wd": "KILLED", "quick": "SUCCESS", "slow": "KILLED"}

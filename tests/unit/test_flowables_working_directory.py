@@ -10,7 +10,7 @@ import pytest
 from executor.core import CreateTaskRun, Dispatch, TaskRunView, build_graph
 from executor.core.actions import DeleteTaskRun, SetTaskRunState
 from executor.core.control import change_state, replay_runs, restart
-from executor.core.flowables.working_directory import accepted_children, outcome
+from executor.core.flowables.working_directory import ChildAttempt, accepted_children, outcome
 from orchestrator.states import State
 from tests.unit.test_flowables_harness import LOG, SEQ, Simulator, fail, flow, task
 
@@ -193,3 +193,39 @@ def test_a_failing_child_is_reported_as_such_by_the_simulated_fail_type():
     # The Fail task inside is a runnable: accepted like any other.
     node = node_of(fail("f1"))
     assert accepted_children(node, [child("f1", "FAILED")])[0].state is State.FAILED
+
+
+def test_a_notice_of_progress_may_report_a_running_task_a_result_may_not():
+    node = build_graph({"id": "f", "namespace": "tests", "tasks": [wd([task("a"), task("b")])]}, 1).node("wd")
+    reported = [child("a"), child("b", "RUNNING", attempts=[{"state": "RUNNING", "startDate": "s"}])]
+    assert [c.task_id for c in accepted_children(node, reported)] == ["a"]
+    running = accepted_children(node, reported, running=True)
+    assert [(c.task_id, c.state) for c in running] == [("a", State.SUCCESS), ("b", State.RUNNING)]
+    assert running[1].attempts == (ChildAttempt(State.RUNNING, "s"),)
+    # A report without attempts has one made of its own dates; a skipped task has none.
+    assert running[0].attempts == (ChildAttempt(State.SUCCESS, "2024-01-01T00:00:01.000Z",
+                                                "2024-01-01T00:00:02.000Z"),)
+    assert accepted_children(node, [child("a", "SKIPPED")])[0].attempts == ()
+
+
+def test_attempts_retried_on_the_worker_are_all_kept():
+    node = build_graph({"id": "f", "namespace": "tests", "tasks": [wd([task("a")])]}, 1).node("wd")
+    attempts = [{"state": "FAILED", "startDate": "1", "endDate": "2", "error": "boom"},
+                {"state": "SUCCESS", "startDate": "3", "endDate": "4"}]
+    [accepted] = accepted_children(node, [child("a", attempts=attempts)])
+    assert accepted.attempts == (ChildAttempt(State.FAILED, "1", "2", "boom"), ChildAttempt(State.SUCCESS, "3", "4"))
+
+
+@pytest.mark.parametrize("stored, stored_attempts, reported, attempts, applies", [
+    (State.RUNNING, 1, State.SUCCESS, 1, True),  # the task's end
+    (State.RUNNING, 1, State.RUNNING, 2, True),  # its retry
+    (State.RUNNING, 2, State.RUNNING, 1, False),  # a late notice of an earlier attempt
+    (State.SUCCESS, 1, State.RUNNING, 1, False),  # a notice arriving after the end
+    (State.FAILED, 1, State.SUCCESS, 2, False),  # an ended task never changes again
+])
+def test_only_a_report_that_moves_a_task_on_is_applied(stored, stored_attempts, reported, attempts, applies):
+    from executor.core.flowables.working_directory import ChildResult, supersedes
+
+    result = ChildResult(id="c", task_id="a", state=reported, reported=reported, outputs=None, start_date="s",
+                         end_date="e", attempts=tuple(ChildAttempt(State.FAILED, "s", "e") for _ in range(attempts)))
+    assert supersedes(stored, stored_attempts, result) is applies

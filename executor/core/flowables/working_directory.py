@@ -11,7 +11,10 @@ gives the WorkingDirectory the state `outcome` decides. A duplicate result chang
 the WorkingDirectory has ended by then (`judge_result`).
 
 Between dispatch and result there is nothing for the executor to decide, so the handler only
-waits. (A worker says the job runs, which makes the task run RUNNING and visited here.)
+waits. (A worker says the job runs, which makes the task run RUNNING and visited here.) While it
+waits, the worker's notices of progress create and move on the children's task runs
+(`accepted_children` with `running`, `supersedes`), so that a user sees each task as it runs; the
+result then settles them all.
 """
 
 from __future__ import annotations
@@ -32,6 +35,16 @@ def working_directory(ctx: StepContext, node: TaskNode, run: TaskRunView | None)
 
 
 @dataclass(frozen=True, slots=True)
+class ChildAttempt:
+    """One attempt of a child, run on the worker (its own `retry` makes several)."""
+
+    state: State  # RUNNING while it runs
+    start_date: str
+    end_date: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChildResult:
     """What a worker reports of one child of a WorkingDirectory, checked against the flow."""
 
@@ -44,6 +57,7 @@ class ChildResult:
     end_date: str
     error: str | None = None
     labels: tuple[Mapping[str, str], ...] = ()
+    attempts: tuple[ChildAttempt, ...] = ()
 
     @property
     def ran(self) -> bool:
@@ -51,10 +65,13 @@ class ChildResult:
         return self.state is not State.SKIPPED
 
 
-def accepted_children(node: TaskNode, reported: Iterable[Mapping[str, Any]] | None) -> list[ChildResult]:
+def accepted_children(node: TaskNode, reported: Iterable[Mapping[str, Any]] | None, *,
+                      running: bool = False) -> list[ChildResult]:
     """The children a worker reports, in order, keeping only those that can be: a task of the
-    WorkingDirectory (main branch, `errors` or `finally`), once each, in a terminal state. A
-    worker sends what the flow says, so anything else is a message from elsewhere: dropped."""
+    WorkingDirectory (main branch, `errors` or `finally`), once each, in a terminal state (or
+    RUNNING, in a notice of progress: `running`). A worker sends what the flow says, so anything
+    else is a message from elsewhere: dropped."""
+    allowed = TERMINAL | {State.RUNNING} if running else TERMINAL
     known = {child.id: child for name in ("tasks", BRANCH_ERRORS, BRANCH_FINALLY) for child in node.branch(name)}
     accepted: list[ChildResult] = []
     seen_ids: set[str] = set()
@@ -68,7 +85,7 @@ def accepted_children(node: TaskNode, reported: Iterable[Mapping[str, Any]] | No
             state = State(item.get("state"))
         except ValueError:
             continue
-        if task is None or not isinstance(run_id, str) or state not in TERMINAL or run_id in seen_ids \
+        if task is None or not isinstance(run_id, str) or state not in allowed or run_id in seen_ids \
                 or task.id in seen_tasks:
             continue
         seen_ids.add(run_id)
@@ -80,8 +97,39 @@ def accepted_children(node: TaskNode, reported: Iterable[Mapping[str, Any]] | No
             start_date=str(item.get("startDate")), end_date=str(item.get("endDate")),
             error=item.get("error") if isinstance(item.get("error"), str) else None,
             labels=tuple(label for label in item.get("labels") or () if isinstance(label, Mapping)),
+            attempts=_attempts(item, state),
         ))
     return accepted
+
+
+def _attempts(item: Mapping[str, Any], state: State) -> tuple[ChildAttempt, ...]:
+    """The attempts a child reports; one made of its own dates when it lists none."""
+    listed = item.get("attempts")
+    if isinstance(listed, list) and listed:
+        attempts = []
+        for attempt in listed:
+            try:
+                attempts.append(ChildAttempt(
+                    state=State(attempt["state"]), start_date=str(attempt["startDate"]),
+                    end_date=str(attempt["endDate"]) if attempt.get("endDate") is not None else None,
+                    error=attempt["error"] if isinstance(attempt.get("error"), str) else None))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return tuple(attempts)
+    if state is State.SKIPPED:
+        return ()
+    error = item.get("error") if isinstance(item.get("error"), str) else None
+    end = None if state is State.RUNNING else str(item.get("endDate"))
+    return (ChildAttempt(state=state, start_date=str(item.get("startDate")), end_date=end, error=error),)
+
+
+def supersedes(stored: State, stored_attempts: int, child: ChildResult) -> bool:
+    """Whether what a worker reports of a child already recorded moves it on. Notices can arrive
+    late or out of order: an ended child never changes again, and a RUNNING report counts only if
+    it is about the same attempt or a later one."""
+    if stored.is_terminal:
+        return False
+    return child.state.is_terminal or len(child.attempts) >= stored_attempts
 
 
 def outcome(node: TaskNode, reported: State, children: Iterable[ChildResult]) -> State:
