@@ -46,7 +46,7 @@ class FileMetas(serializers.Serializer):
 
 class FilePreview(serializers.Serializer):
     extension = serializers.CharField(help_text="the file name's extension, lowercase, or empty")
-    type = serializers.ChoiceField(choices=["TEXT"])
+    type = serializers.CharField(help_text="`TEXT`: the content is the file's first lines")
     content = serializers.CharField(help_text="the first lines")
     truncated = serializers.BooleanField(help_text="whether the file goes on after them")
 
@@ -129,8 +129,8 @@ class ExecutionFile(_FileView, ExecutionWordView):
     word = "file"
 
     @extend_schema(operation_id="downloadFileFromExecution", tags=["Executions"], parameters=[_PATH],
-                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
-                   summary="Download a file of an execution")
+                   responses={(200, "*/*"): OpenApiTypes.BINARY, **ERRORS},
+                   summary="Download a file of an execution, with the content type its name implies")
     def get(self, request, execution_id: str):
         location, size = self.located(request, execution_id)
         try:
