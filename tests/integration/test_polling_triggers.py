@@ -14,6 +14,7 @@ from scheduler.models import TriggerState
 from tests.harness import wait_for
 from tests.httpserver import LocalServer
 from tests.integration.test_schedule import settle
+from tests.integration.test_storage import s3_endpoint  # noqa: F401 (the moto S3 server, a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -174,3 +175,160 @@ triggers:
         deploy(source)
     assert problem in str(refused.value)
     assert not TriggerState.objects.filter(namespace=namespace).exists()
+
+
+def wait_evaluations(namespace: str, flow_id: str, count: int, timeout: float = 60) -> None:
+    """Until `count` more evaluations of the flow's trigger have had their result applied."""
+    seen: set = set()
+
+    def applied() -> bool:
+        state = state_of(namespace, flow_id)
+        if state.evaluated_at is not None and not state.locked_by:
+            seen.add(state.last_date)
+        return len(seen) > count  # the first one seen may be from before the call
+
+    wait_for(applied, timeout, f"{count} evaluations of {flow_id}")
+
+
+def ended(namespace: str, count: int) -> list[Execution]:
+    done = list(Execution.objects.filter(namespace=namespace, state__in=TERMINAL_VALUES).order_by("start_date"))
+    return done if len(done) >= count else []
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def source_database():
+    """A database of the test's own, outside Harrier's, with an `orders` table."""
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    name = f"{db['NAME']}_source"
+    admin = dict(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres", autocommit=True)
+    with psycopg.connect(**admin) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=name, autocommit=True) as source:
+        source.execute("CREATE TABLE orders (id serial PRIMARY KEY, name text, amount numeric(10, 2), "
+                       "placed timestamptz DEFAULT '2025-03-01T10:00:00Z', processed boolean DEFAULT false)")
+        yield source, f"jdbc:postgresql://{db['HOST']}:{db['PORT']}/{name}"
+    with psycopg.connect(**admin) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_postgresql_query_fires_when_it_returns_rows(scheduler, namespace, source_database):
+    source, url = source_database
+    deploy(f"""
+id: orders
+namespace: {namespace}
+tasks:
+  - id: count
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ trigger.size }}}} orders"
+triggers:
+  - id: watch
+    type: io.kestra.plugin.jdbc.postgresql.Trigger
+    url: {url}
+    username: postgres
+    sql: UPDATE orders SET processed = true WHERE NOT processed RETURNING id, name, amount, placed
+    fetchType: FETCH
+    interval: PT1S
+""")
+    wait_evaluations(namespace, "orders", 2)
+    assert executions(namespace) == []  # no rows: nothing fired
+    source.execute("INSERT INTO orders (name, amount) VALUES ('tea', 3.50), ('cake', 12)")
+    first = wait_for(lambda: ended(namespace, 1), 60, "the execution of the new rows")[0]
+    assert first.state == "SUCCESS"
+    assert first.task_runs.get(task_id="count").outputs == {"value": "2 orders"}
+    variables = first.trigger["variables"]
+    assert variables["size"] == 2
+    assert sorted(variables["rows"], key=lambda row: row["id"]) == [
+        {"id": 1, "name": "tea", "amount": 3.5, "placed": "2025-03-01T10:00:00+00:00"},
+        {"id": 2, "name": "cake", "amount": 12, "placed": "2025-03-01T10:00:00+00:00"},
+    ]
+    wait_evaluations(namespace, "orders", 2)  # the rows are processed: the query returns none
+    assert len(executions(namespace)) == 1
+    source.execute("INSERT INTO orders (name, amount) VALUES ('pie', 4)")
+    second = wait_for(lambda: ended(namespace, 2), 60, "the execution of the third row")[1]
+    assert [row["name"] for row in second.trigger["variables"]["rows"]] == ["pie"]
+
+
+# --- S3 / MinIO ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def bucket(s3_endpoint):  # noqa: F811
+    import uuid
+
+    from minio import Minio
+
+    client = Minio(s3_endpoint, access_key="testing", secret_key="testing", secure=False, region="us-east-1")
+    name = f"inbox-{uuid.uuid4().hex[:10]}"
+    client.make_bucket(name)
+    return client, name
+
+
+def put(client, bucket_name: str, key: str, text: str) -> None:
+    import io
+
+    data = text.encode()
+    client.put_object(bucket_name, key, io.BytesIO(data), length=len(data))
+
+
+def keys(client, bucket_name: str) -> list[str]:
+    return sorted(item.object_name for item in client.list_objects(bucket_name, recursive=True))
+
+
+def objects_flow(namespace: str, endpoint: str, bucket_name: str, action: str) -> str:
+    move = "\n    moveTo:\n      key: archive" if action == "MOVE" else ""
+    return f"""
+id: objects
+namespace: {namespace}
+tasks:
+  - id: read
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{% for object in trigger.objects %}}{{{{ object.key }}}}={{{{ read(object.uri) }}}};{{% endfor %}}"
+triggers:
+  - id: watch
+    type: io.kestra.plugin.minio.Trigger
+    endpoint: http://{endpoint}
+    accessKeyId: testing
+    secretKeyId: "{{{{ 'test' ~ 'ing' }}}}"
+    region: us-east-1
+    bucket: {bucket_name}
+    prefix: in/
+    action: {action}{move}
+    interval: PT1S
+"""
+
+
+def test_an_s3_object_fires_once(scheduler, namespace, s3_endpoint, bucket):  # noqa: F811
+    client, name = bucket
+    put(client, name, "in/a.csv", "alpha")
+    put(client, name, "in/b.csv", "beta")
+    put(client, name, "elsewhere/c.csv", "not under the prefix")
+    deploy(objects_flow(namespace, s3_endpoint, name, "NONE"))
+    first = wait_for(lambda: ended(namespace, 1), 60, "the execution of the first objects")[0]
+    assert first.state == "SUCCESS"
+    assert first.task_runs.get(task_id="read").outputs == {"value": "in/a.csv=alpha;in/b.csv=beta;"}
+    fired = first.trigger["variables"]["objects"]
+    assert [(o["key"], o["size"]) for o in fired] == [("in/a.csv", 5), ("in/b.csv", 4)]
+    # Downloaded into the internal storage, among the execution's own files.
+    assert all(f"/executions/{first.id}/trigger/watch/in/" in o["uri"] for o in fired)
+    wait_evaluations(namespace, "objects", 3)
+    assert len(executions(namespace)) == 1  # action NONE: the objects stay, and fire no more
+    put(client, name, "in/d.csv", "delta")
+    second = wait_for(lambda: ended(namespace, 2), 60, "the execution of the new object")[1]
+    assert second.task_runs.get(task_id="read").outputs == {"value": "in/d.csv=delta;"}
+    assert keys(client, name) == ["elsewhere/c.csv", "in/a.csv", "in/b.csv", "in/d.csv"]
+
+
+def test_moved_objects_leave_the_prefix(scheduler, namespace, s3_endpoint, bucket):  # noqa: F811
+    client, name = bucket
+    put(client, name, "in/report.csv", "q1")
+    deploy(objects_flow(namespace, s3_endpoint, name, "MOVE"))
+    execution = wait_for(lambda: ended(namespace, 1), 60, "the execution of the object")[0]
+    assert execution.task_runs.get(task_id="read").outputs == {"value": "in/report.csv=q1;"}
+    assert keys(client, name) == ["archive/report.csv"]
+    wait_evaluations(namespace, "objects", 2)
+    assert len(executions(namespace)) == 1
