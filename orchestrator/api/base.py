@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework.views import APIView
 
 from orchestrator.api.access import NamespacePermission
-from orchestrator.api.errors import bad_request
+from orchestrator.api.errors import bad_request, too_large
 from orchestrator.api.serializers import Error
 
 ERRORS = {400: Error, 401: Error, 403: Error, 404: Error}
@@ -33,3 +33,11 @@ def whole_number(value: str | None, name: str) -> int | None:
         raise bad_request(f"{name} must be a whole number of at least 1",
                           [{"path": name, "message": "a whole number of at least 1", "line": None}])
     return int(value)
+
+
+def refuse_larger_than(request, limit: int, what: str = "The request") -> None:
+    """413 before the body is read, when its declared length is over `limit` bytes (an upload is
+    otherwise written to disk whole before a view sees it)."""
+    declared = request.META.get("CONTENT_LENGTH")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"{what} is larger than {limit} bytes")

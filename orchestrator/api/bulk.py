@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from orchestrator import repository
 from orchestrator.api import archives, serializers
 from orchestrator.api.access import readable, require
-from orchestrator.api.base import ERRORS, ApiView
+from orchestrator.api.base import ERRORS, ApiView, refuse_larger_than
 from orchestrator.api.errors import bad_request, flow_details, not_found, too_large
 from orchestrator.api.files import JsonOnlyNegotiation
 from orchestrator.api.flows import NamespaceFlows, head_json, split_documents
@@ -177,6 +177,8 @@ class FlowImport(ApiView):
         summary="Import flows from a zip of YAML files or a multi-document YAML file; answers the names "
                 "of those refused (file names, or document indexes)")
     def post(self, request):
+        # The multipart envelope adds a little to the file itself.
+        refuse_larger_than(request, archives.MAX_TOTAL_BYTES + 64 * 1024, "The upload")
         upload = request.FILES.get("fileUpload")
         if upload is None:
             raise bad_request("Send the file as the multipart field fileUpload",

@@ -25,8 +25,8 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from orchestrator.api.base import ERRORS, ApiView
-from orchestrator.api.errors import bad_request, conflict, not_found, too_large
+from orchestrator.api.base import ERRORS, ApiView, refuse_larger_than
+from orchestrator.api.errors import bad_request, conflict, not_found
 from orchestrator.api.files import JsonOnlyNegotiation
 from orchestrator.api.serializers import Error
 from orchestrator.storage import (
@@ -190,9 +190,7 @@ class NamespaceFiles(ApiView):
                    responses={200: FileAttributes, **ERRORS, 409: Error, 413: Error},
                    summary="Upload a namespace file (replacing the file of that path)")
     def post(self, request, namespace: str):
-        declared = request.META.get("CONTENT_LENGTH")
-        if declared and declared.isdigit() and int(declared) > settings.HARRIER_MAX_UPLOAD_BYTES:
-            raise too_large(f"The request is larger than {settings.HARRIER_MAX_UPLOAD_BYTES} bytes")
+        refuse_larger_than(request, settings.HARRIER_MAX_UPLOAD_BYTES)
         base = files_root(namespace)
         location = located(namespace, request.query_params.get("path"))
         upload = request.FILES.get("fileContent")

@@ -279,3 +279,12 @@ def test_namespace_grants_bound_what_a_member_imports_replaces_and_exports(staff
     assert zipfile.ZipFile(io.BytesIO(b"".join(exported.streaming_content))).namelist() == [f"{mine}-a.yml"]
     hidden = member.post("/api/v1/flows/export/by-ids", [{"namespace": theirs, "id": "secret"}], format="json")
     assert hidden.status_code == 404
+
+
+def test_an_oversized_upload_is_refused_before_it_is_read(staff, namespace, monkeypatch):
+    from orchestrator.api import archives
+
+    monkeypatch.setattr(archives, "MAX_TOTAL_BYTES", 1000)
+    response = upload(staff, "flows.yaml", flow(namespace, "big").encode() + b"#" * 100_000)
+    assert response.status_code == 413 and "The upload is larger than" in response.json()["message"]
+    assert live(namespace) == {}

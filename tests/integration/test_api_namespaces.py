@@ -227,6 +227,13 @@ def test_a_nul_in_a_path_and_a_file_where_a_directory_is_are_refused(staff, name
     assert response.status_code == 400 and "reserved" in response.json()["message"]
 
 
+def test_an_oversized_namespace_file_is_refused(staff, namespace, settings):
+    settings.HARRIER_MAX_UPLOAD_BYTES = 10_000
+    response = upload(staff, namespace, "/big.bin", b"x" * 20_000)
+    assert response.status_code == 413 and "larger than 10000 bytes" in response.json()["message"]
+    assert listing(staff, namespace) == []
+
+
 # --- plugins ---------------------------------------------------------------------------------
 
 def test_plugins_list_the_types_and_give_their_property_schemas(staff):
