@@ -107,3 +107,18 @@ def _attempt(attempt: ChildAttempt, worker_id: str | None) -> dict[str, Any]:
     if attempt.error:
         recorded["error"] = attempt.error
     return recorded
+
+
+def end_lost_children(holder: TaskRun, stamp: str, reason: str) -> None:
+    """The task its worker was running when an attempt of the WorkingDirectory was lost with
+    that worker ends FAILED: no result will ever settle it (the next attempt has tasks of its own)."""
+    for run in TaskRun.objects.filter(execution_id=holder.execution_id, parent_task_run_id=holder.id,
+                                      state=State.RUNNING.value):
+        run.state = State.FAILED.value
+        run.state_history = [*run.state_history, {"state": State.FAILED.value, "date": stamp}]
+        if run.attempts and run.attempts[-1]["state"]["current"] == State.RUNNING.value:
+            last = run.attempts[-1]
+            run.attempts = [*run.attempts[:-1], {**last, "lost": True, "error": reason, "state": {
+                "current": State.FAILED.value,
+                "histories": [*last["state"]["histories"], {"state": State.FAILED.value, "date": stamp}]}}]
+        store.update_run(run)

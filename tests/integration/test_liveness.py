@@ -331,3 +331,37 @@ def test_the_reconciler_sends_a_silent_workers_attempts_once(by_hand):
         "e2": [{"taskRunId": "r3", "attempt": 1, "workerId": "vm:41"}],
     }
     assert reap_once() == 0 and store.listed == {}
+
+
+def test_the_task_a_lost_working_directory_was_running_ends_with_it(two_workers, namespace, tmp_path):
+    marks = tmp_path / "marks.txt"
+    source = f"""
+id: lose-a-directory
+namespace: tests
+tasks:
+  - id: wd
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    workerGroup:
+      key: {GROUP}
+    tasks:
+      - id: slow
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo "start {{{{ workerTaskrun.attemptsCount }}}}" >> {marks}
+          - if [ "{{{{ workerTaskrun.attemptsCount }}}}" = "0" ]; then sleep 60; fi
+"""
+    flow, _ = deploy(with_namespace(source, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    first = wait_for(lambda: TaskRun.objects.filter(execution_id=execution.id, task_id="slow", state="RUNNING")
+                     .first(), 30, "the task inside to show RUNNING")
+    wait_for(lambda: marks.exists() and "start 0" in marks.read_text(), 30, "the script to start")
+    holder = TaskRun.objects.get(execution_id=execution.id, task_id="wd")
+    kill_worker(two_workers, claim_owner(holder.id, 1))
+
+    done = wait_for(lambda: finished(execution.id), 90, "the execution to end after the worker died")
+    assert done.state == State.SUCCESS.value
+    lost = TaskRun.objects.get(id=first.id)
+    assert lost.state == State.FAILED.value
+    assert lost.attempts[-1]["lost"] is True and "stopped responding" in lost.attempts[-1]["error"]
+    again = TaskRun.objects.filter(execution_id=execution.id, task_id="slow").exclude(id=first.id).get()
+    assert again.state == State.SUCCESS.value
