@@ -17,7 +17,9 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from orchestrator import repository
@@ -242,6 +244,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [TaskRunInline]
     actions = ["kill", "restart", "replay", "resume"]
+    change_form_template = "admin/orchestrator/execution/change_form.html"
 
     kill = admin.action(description="Kill the selected executions", permissions=["control"])(
         _control(_kill, "kill asked"))
@@ -251,6 +254,33 @@ class ExecutionAdmin(admin.ModelAdmin):
         _control(_replay, "replayed"))
     resume = admin.action(description="Resume the selected PAUSED executions", permissions=["control"])(
         _control(_resume, "resumed"))
+
+    def get_urls(self):
+        act = path("<path:object_id>/act/<str:name>/", self.admin_site.admin_view(self.act_view),
+                   name="orchestrator_execution_act")
+        return [act, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        execution = self.get_object(request, object_id)
+        offered = self._offered(request, execution) if execution is not None else []
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}),
+                                                                   "execution_actions": offered})
+
+    def _offered(self, request, execution: Execution) -> list[tuple[str, str]]:
+        """The actions the execution's page offers as buttons: those its state allows."""
+        if not self.has_control_permission(request):
+            return []
+        state = State(execution.state)
+        offered = {"kill": not state.is_terminal, "resume": state is State.PAUSED,
+                   "restart": state in (State.FAILED, State.KILLED), "replay": state.is_terminal}
+        return [(name, name.capitalize()) for name in self.actions if offered[name]]
+
+    def act_view(self, request, object_id: str, name: str):
+        """One action on one execution, from the buttons of its page; back to the page."""
+        if request.method != "POST" or name not in self.actions or not self.has_control_permission(request):
+            raise PermissionDenied
+        getattr(self, name)(request, Execution.objects.filter(pk=object_id))
+        return HttpResponseRedirect(reverse("admin:orchestrator_execution_change", args=[object_id]))
 
     @admin.display(description="logs")
     def logs(self, obj: Execution) -> str:

@@ -197,8 +197,12 @@ def test_an_execution_page_shows_its_state_task_runs_and_logs(cluster, staff, na
     assert "PAUSED" in shown and "approve" in shown
     assert f"/admin/orchestrator/logentry/?execution_id={execution.id}" in shown
     assert 'name="_save"' not in shown  # an execution changes only through its actions
+    buttons = f"/admin/orchestrator/execution/{execution.id}/act/"
+    assert f"{buttons}kill/" in shown and f"{buttons}resume/" in shown and f"{buttons}restart/" not in shown
 
-    assert "resumed" in act(staff, "resume", execution)
+    response = staff.post(f"{buttons}resume/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/admin/orchestrator/execution/{execution.id}/change/"
+    assert f"{execution.id}: resumed" in page(response)
     ended = wait_for(lambda: finished(execution.id, expect_logs=1), 30, "the resumed execution")
     assert ended.state == "SUCCESS"
     logs = page(staff.get(f"/admin/orchestrator/logentry/?execution_id={execution.id}"))
@@ -232,6 +236,24 @@ def test_kill_restart_and_replay_act_as_the_api_does(cluster, staff, namespace):
     shown = act(staff, "replay", paused)
     replay = Execution.objects.get(original_id=paused.id)
     assert f"{paused.id}: replayed: new execution {replay.id}" in shown
+
+
+def test_a_staff_user_who_may_only_view_executions_cannot_act_on_them(cluster, django_user_model, namespace):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("watcher", password="watcher-password-1", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_execution"))
+    client = Client()
+    client.login(username="watcher", password="watcher-password-1")
+    execution = start(namespace, PAUSED)
+    in_state(execution.id, "PAUSED")
+    listed = page(client.get("/admin/orchestrator/execution/"))
+    assert execution.id in listed and "Kill the selected executions" not in listed
+    shown = act(client, "kill", execution)
+    assert "kill asked" not in shown
+    assert "/act/kill/" not in page(client.get(f"/admin/orchestrator/execution/{execution.id}/change/"))
+    assert client.post(f"/admin/orchestrator/execution/{execution.id}/act/kill/").status_code == 403
+    assert Execution.objects.get(id=execution.id).state == "PAUSED"
 
 
 def test_only_ended_executions_can_be_deleted_and_their_logs_go_with_them(cluster, staff, namespace):
