@@ -178,9 +178,10 @@ class ExecutionFilePreview(_FileView):
 
 def _encoding(name: str) -> str:
     try:
+        "".encode(name)  # refuses, besides unknown names, codecs that are not text encodings (rot13, zlib)
         return codecs.lookup(name).name
     except LookupError:
-        raise bad_request(f"encoding {name!r} is unknown: name a text encoding such as UTF-8 or ISO-8859-1",
+        raise bad_request(f"encoding {name!r} is unknown or not a text encoding: name one such as UTF-8 or ISO-8859-1",
                           [{"path": "encoding", "message": "an unknown encoding", "line": None}]) from None
 
 

@@ -116,7 +116,9 @@ def test_a_preview_refuses_binary_and_unknown_encodings_and_bounds_its_rows(repo
     get_storage().put(binary, b"\x89PNG\x00\x01\x02")
     path = f"/api/v1/executions/{execution.id}/file/preview"
     assert staff.get(path, {"path": binary}).json()["message"].startswith("The file is not text")
-    assert "encoding 'klingon' is unknown" in staff.get(path, {"path": input_uri, "encoding": "klingon"}).json()["message"]
+    for encoding in ("klingon", "rot13", "zlib"):
+        refused = staff.get(path, {"path": input_uri, "encoding": encoding})
+        assert refused.status_code == 400 and f"encoding '{encoding}' is unknown or not a text encoding" in refused.json()["message"]
     too_many = staff.get(path, {"path": input_uri, "maxRows": 5001})
     assert too_many.status_code == 400 and too_many.json()["message"] == "maxRows is at most 5000"
     latin = task_file_uri(execution.namespace, execution.flow_id, execution.id, "upper", "r1", "latin.txt")

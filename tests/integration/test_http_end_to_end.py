@@ -172,3 +172,21 @@ def test_a_client_that_leaves_frees_its_stream_and_streams_never_starve_the_api(
             response.close()
             client.close()
         api.delete(f"/api/v1/executions/{execution_id}/kill")
+
+
+def test_a_stopped_webserver_leaves_no_server_behind(cluster):
+    port = _free_port()
+    process = cluster.start("webserver-stopped", "webserver", "--no-indexer", "--port", str(port),
+                            env={"HARRIER_WEB_WORKERS": "1"})
+    url = f"http://127.0.0.1:{port}/api/v1/version"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answers, 60, "the webserver to answer", interval=0.2)
+    cluster.stop("webserver-stopped")
+    assert process.returncode is not None
+    wait_for(lambda: not answers(), 20, "the port to be closed", interval=0.2)

@@ -100,19 +100,18 @@ class Command(BaseCommand):
     def run_webserver(self, options: dict) -> None:
         """gunicorn's threaded workers: each request holds a thread, a followed execution
         (server-sent events) for its whole life, so HARRIER_FOLLOW_MAX_STREAMS (4) keeps half of
-        the HARRIER_WEB_THREADS (8) of each worker process for the rest of the API."""
-        children = []
-        if not options["no_indexer"]:
-            children.append(_spawn("indexer"))
-        try:
-            subprocess.run(
-                [sys.executable, "-m", "gunicorn", "orchestrator.wsgi:application", "--bind",
-                 f"{options['host']}:{options['port']}", "--workers", os.environ.get("HARRIER_WEB_WORKERS", "2"),
-                 "--threads", os.environ.get("HARRIER_WEB_THREADS", "8"), "--access-logfile", "-"],
-                check=False,
-            )
-        finally:
-            _stop(children)
+        the HARRIER_WEB_THREADS (8) of each worker process for the rest of the API.
+
+        gunicorn is a child process, stopped with this one (SIGTERM, Ctrl-C, or this process
+        killed): a webserver stopped by `standalone` or a supervisor leaves no server behind."""
+        children = [] if options["no_indexer"] else [_spawn("indexer")]
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "orchestrator.wsgi:application", "--bind",
+             f"{options['host']}:{options['port']}", "--workers", os.environ.get("HARRIER_WEB_WORKERS", "2"),
+             "--threads", os.environ.get("HARRIER_WEB_THREADS", "8"), "--access-logfile", "-"],
+            preexec_fn=_die_with_parent,
+        ))
+        _supervise(children)
 
     # --- several components --------------------------------------------------------------
 
