@@ -144,6 +144,32 @@ def test_a_worker_group_without_worker_is_not_evaluated(scheduler, namespace, se
         scheduler.stop("worker-gpu")
 
 
+@pytest.fixture
+def short_lease_scheduler(cluster, namespace):
+    cluster.start("scheduler", "scheduler", env={"HARRIER_POLL_LEASE_SECONDS": "6"})
+    cluster.wait_ready(["scheduler"])
+    yield cluster
+    for name in ("scheduler", "worker-gpu", "worker-gpu-2"):
+        if name in cluster.processes:
+            cluster.stop(name)
+    settle(namespace)
+
+
+def test_the_lease_of_a_dead_workers_evaluation_expires(short_lease_scheduler, namespace, server):
+    cluster = short_lease_scheduler
+    # One process, its jobs in threads: killing it kills the evaluation.
+    cluster.start("worker-gpu", "worker", "--worker-group", "gpu", "--pool", "threads", "--concurrency", "1")
+    cluster.wait_ready(["worker.gpu"])
+    deploy(http_flow(namespace, server.url("/poll/hang?sleep=60"), extra="    workerGroup:\n      key: gpu\n"))
+    first = wait_for(lambda: server.polls("hang"), 60, "the first evaluation")[0]
+    cluster.stop("worker-gpu", kill=True)
+    cluster.start("worker-gpu-2", "worker", "--worker-group", "gpu", "--pool", "threads", "--concurrency", "1")
+    second = wait_for(lambda: server.polls("hang")[1:], 60, "an evaluation once the lease expired")[0]
+    waited = second["start"] - first["start"]
+    print(f"a dead worker's evaluation was taken over after {waited:.2f} s (lease 6 s)")
+    assert waited >= 6 - 1.5, waited  # not before its lease ended (counted from the dispatch, a little earlier)
+
+
 @pytest.mark.parametrize("trigger, problem", [
     ("type: io.kestra.plugin.core.http.Trigger\n    uri: http://example.com\n    interval: PT0.2S",
      "triggers[0].interval (line 11): an interval of 'PT0.2S' is too short: at least PT1S"),
