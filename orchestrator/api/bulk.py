@@ -173,7 +173,7 @@ class FlowImport(ApiView):
         request={"multipart/form-data": inline_serializer("FlowImportRequest", {"fileUpload": fields.FileField()})},
         parameters=[OpenApiParameter("failOnError", bool, description="refuse the whole import (400, nothing "
                                                                       "stored) when any flow is invalid")],
-        responses={200: OpenApiTypes.STR, **ERRORS, 413: serializers.Error},
+        responses={200: {"type": "array", "items": {"type": "string"}}, **ERRORS, 413: serializers.Error, 415: serializers.Error},
         summary="Import flows from a zip of YAML files or a multi-document YAML file; answers the names "
                 "of those refused (file names, or document indexes)")
     def post(self, request):
@@ -227,7 +227,7 @@ class FlowBulk(ApiView):
                                                                             "namespace)"),
                                OpenApiParameter("allowNamespaceChild", bool, description="flows may also be in "
                                                                                          "namespaces under it")],
-                   responses={200: serializers.Flow(many=True), **ERRORS},
+                   responses={200: serializers.Flow(many=True), **ERRORS, 415: serializers.Error},
                    summary="Create, update and delete flows from a multi-document YAML body, all or none")
     def post(self, request):
         return _bulk_update(request, request.query_params.get("namespace") or None, delete_default=True)
@@ -241,7 +241,7 @@ class NamespaceFlowsUpdate(NamespaceFlows):
     @extend_schema(operation_id="updateFlowsInNamespace", tags=["Flows"], request=_YAML_BODY,
                    parameters=[OpenApiParameter("delete", bool, description="delete the namespace's flows the body "
                                                                             "does not hold (default true)")],
-                   responses={200: serializers.Flow(many=True), **ERRORS},
+                   responses={200: serializers.Flow(many=True), **ERRORS, 415: serializers.Error},
                    summary="Create, update and delete the flows of a namespace from a multi-document YAML body")
     def post(self, request, namespace: str):
         return _bulk_update(request, namespace, delete_default=True)
@@ -279,7 +279,8 @@ class FlowExportByIds(ApiView):
     content_negotiation_class = JsonOnlyNegotiation
 
     @extend_schema(operation_id="exportFlowsByIds", tags=["Flows"], request=_FLOW_IDS,
-                   responses={**_ZIP, **ERRORS}, summary="A zip of the YAML sources of the flows named")
+                   responses={**_ZIP, **ERRORS, 415: serializers.Error},
+                   summary="A zip of the YAML sources of the flows named")
     def post(self, request):
         wanted = _flow_ids(request.data)
         flows = []
@@ -300,8 +301,20 @@ def _flow_ids(data: Any) -> list[tuple[str, str]]:
         raise too_large(f"At most {MAX_EXPORT} flows are exported at once")
     ids = []
     for index, item in enumerate(data):
-        if not (isinstance(item, dict) and isinstance(item.get("id"), str) and isinstance(item.get("namespace"), str)):
+        if not (isinstance(item, dict) and _storable(item.get("id")) and _storable(item.get("namespace"))):
             raise bad_request("Each flow is named by its namespace and id",
-                              [{"path": f"[{index}]", "message": "needs namespace and id, as text", "line": None}])
+                              [{"path": f"[{index}]", "message": "needs namespace and id, as text without NUL "
+                                                                 "characters", "line": None}])
         ids.append((item["namespace"], item["id"]))
     return list(dict.fromkeys(ids))
+
+
+def _storable(value: Any) -> bool:
+    """Text PostgreSQL can hold: no NUL, no lone surrogate (JSON's escapes allow both)."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

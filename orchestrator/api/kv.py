@@ -116,7 +116,8 @@ class KVList(ApiView):
     def get(self, request, namespace: str):
         return Response([entry.as_dict() for entry in _store(namespace).list()])
 
-    @extend_schema(operation_id="deleteKeyValues", tags=["KV"], request=KeysBody, responses={200: KeysBody, **ERRORS},
+    @extend_schema(operation_id="deleteKeyValues", tags=["KV"], request=KeysBody,
+                   responses={200: KeysBody, **ERRORS, 415: Error},
                    summary="Delete several keys; answers those that had a value")
     def delete(self, request, namespace: str):
         body = KeysBody(data=request.data)
@@ -151,7 +152,7 @@ class KVDetail(ApiView):
                    parameters=[OpenApiParameter("ttl", str, OpenApiParameter.HEADER,
                                                 description="an ISO-8601 duration after which the key expires"),
                                OpenApiParameter("description", str, OpenApiParameter.HEADER)],
-                   responses={200: KVEntry, **ERRORS, 413: Error},
+                   responses={200: KVEntry, **ERRORS, 413: Error, 415: Error},
                    summary="Set the value of a key (the body is the value as JSON)")
     def put(self, request, namespace: str, key: str):
         if not isinstance(request.data, str):

@@ -187,7 +187,7 @@ class NamespaceFiles(ApiView):
                    parameters=[_path_parameter("where the file goes, e.g. /scripts/etl.py")],
                    request={"multipart/form-data": inline_serializer("NamespaceFileUpload",
                                                                      {"fileContent": serializers.FileField()})},
-                   responses={200: FileAttributes, **ERRORS, 409: Error, 413: Error},
+                   responses={200: FileAttributes, **ERRORS, 409: Error, 413: Error, 415: Error},
                    summary="Upload a namespace file (replacing the file of that path)")
     def post(self, request, namespace: str):
         refuse_larger_than(request, settings.HARRIER_MAX_UPLOAD_BYTES)

@@ -240,6 +240,12 @@ def test_export_by_query_and_by_ids_answer_zips_of_the_sources(staff, namespace)
     assert missing.status_code == 404 and "nope does not exist" in missing.json()["message"]
     assert staff.post("/api/v1/flows/export/by-ids", {"id": "x"}, format="json").status_code == 400
     assert staff.post("/api/v1/flows/export/by-ids", [{"id": 3}], format="json").status_code == 400
+    nul = staff.post("/api/v1/flows/export/by-ids", '[{"namespace": "a\\u0000", "id": "x"}]',
+                     content_type="application/json")
+    assert nul.status_code == 400 and "without NUL" in nul.json()["details"][0]["message"]
+    surrogate = staff.post("/api/v1/flows/export/by-ids", '[{"namespace": "a", "id": "\\ud800"}]',
+                           content_type="application/json")
+    assert surrogate.status_code == 400
 
 
 def test_an_exported_zip_imports_back(staff, namespace):
