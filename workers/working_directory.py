@@ -134,7 +134,8 @@ def _run_attempts(ctx: RunContext, task: dict[str, Any], job: messages.WorkerJob
     first_start = datetime.now(timezone.utc)
     attempts: list[messages.ChildAttempt] = []
     while True:
-        job = {**job, "attempt": len(attempts) + 1}
+        context = {**job["context"], "taskrun": {**job["context"]["taskrun"], "attemptsCount": len(attempts)}}
+        job = {**job, "attempt": len(attempts) + 1, "context": context}
         running: messages.ChildAttempt = {"state": State.RUNNING.value, "startDate": iso_now()}
         _notify(ctx, {"taskRunId": job["taskRunId"], "taskId": task["id"], "state": State.RUNNING.value,
                       "outputs": None, "startDate": start, "endDate": running["startDate"],

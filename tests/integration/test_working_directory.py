@@ -317,6 +317,7 @@ tasks:
           interval: PT0.2S
           maxAttempt: 3
         commands:
+          - echo "attempt {{{{ taskrun.attemptsCount }}}}"
           - if [ -f tried ]; then echo second; else touch tried; echo first; exit 1; fi
       - id: stubborn
         type: io.kestra.plugin.core.execution.Fail
@@ -331,7 +332,8 @@ tasks:
     flaky, stubborn = outcome.run("flaky"), outcome.run("stubborn")
     assert flaky.state == "SUCCESS"
     assert [attempt["state"]["current"] for attempt in flaky.attempts] == ["FAILED", "SUCCESS"]
-    assert "first" in outcome.logs_of("flaky") and "second" in outcome.logs_of("flaky")
+    assert outcome.logs_of("flaky") == ["attempt 0", "first", "Command failed with exit code 1", "attempt 1",
+                                        "second"]
     assert stubborn.state == "WARNING" and len(stubborn.attempts) == 2
     assert len(outcome.run("wd").attempts) == 1  # the WorkingDirectory itself ran once
 
