@@ -88,7 +88,8 @@ class Execution(models.Model):
         indexes = [
             models.Index(fields=["namespace", "flow_id", "-start_date"], name="execution_flow_idx"),
             models.Index(fields=["-start_date"], name="execution_start_idx"),
-            # The API's search by state (labels have a GIN index on PostgreSQL: migration 0006).
+            # The API's search by state (labels have a GIN index on PostgreSQL: migration 0006;
+            # namespace prefixes, for the search and namespace grants, one by hand: migration 0009).
             models.Index(fields=["state", "-start_date"], name="execution_state_idx"),
             models.Index(
                 fields=["updated"], name="execution_active_idx", condition=~Q(state__in=TERMINAL_VALUES)
