@@ -172,6 +172,10 @@ SPECTACULAR_SETTINGS = {
         "EndStateEnum": "orchestrator.api.serializers.END_STATES",
         "LogLevelEnum": "orchestrator.api.serializers.LOG_LEVELS",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orchestrator.api.openapi.document_refused_media_types",
+    ],
 }
 # Cross-origin requests (django-cors-headers, docs/api.md): closed unless
 # HARRIER_CORS_ALLOWED_ORIGINS names the origins (`https://ui.example.com,https://ops.example.com`)

@@ -11,6 +11,7 @@ import os
 import tempfile
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -211,18 +212,17 @@ def _has_label(label: dict[str, str]) -> Q:
     return Q(labels__icontains=json.dumps(label))
 
 
-def _date(params, name: str):
+def _date(params, name: str) -> datetime:
+    """A date-time parameter, in UTC: PostgreSQL refuses offsets past 15:59, which ISO-8601 allows."""
     try:
         moment = parse_datetime(params[name].replace(" ", "+"))
-    except ValueError:  # well formed, but no such date
+        if moment is not None:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # well formed, but no such date, or none in UTC (year 1 east of it)
         moment = None
     if moment is None:
         raise bad_request(f"{name} is not an ISO-8601 date-time",
                           [{"path": name, "message": "an ISO-8601 date-time, e.g. 2024-01-31T12:00:00Z", "line": None}])
-    if moment.tzinfo is None:
-        from datetime import timezone
-
-        moment = moment.replace(tzinfo=timezone.utc)
     return moment
 
 

@@ -402,6 +402,16 @@ def test_a_flow_named_like_an_action_is_still_executed(cluster, staff, namespace
     assert response.status_code == 200 and response.json()["flowId"] == "restart"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/executions/search", "/api/v1/logs/search"])
+def test_search_dates_are_read_in_utc_whatever_their_offset(staff, path):
+    # PostgreSQL holds offsets up to 15:59 only; ISO-8601 and Python go further.
+    assert staff.get(path, {"startDate": "2024-01-31T12:00:00+18:30"}).status_code == 200
+    # 00:10 at +18:00 on the first day of year 1 has no UTC date.
+    response = staff.get(path, {"endDate": "0001-01-01T00:10:00+18:00"})
+    assert response.status_code == 400
+    assert response.json()["details"][0]["path"] == "endDate"
+
+
 def test_search_filters_sorts_and_pages_executions(cluster, staff, namespace):
     deploy(staff, HELLO, namespace)
     deploy(staff, FLAKY, namespace)
