@@ -13,8 +13,9 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any, Iterable
 
-from django.db import connection
+from django.db import connection, transaction
 
+from orchestrator import notify
 from orchestrator.models import Execution, Flow, TaskRun
 from orchestrator.states import TERMINAL
 
@@ -194,6 +195,9 @@ def update_run(run: TaskRun) -> None:
 
 
 def update_execution(execution: Execution) -> None:
+    """Write a step's changes of the execution row; followers hear of it once they are committed."""
+    execution_id = execution.id
+    transaction.on_commit(lambda: notify.changed([execution_id]))
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_EXECUTION_TABLE} SET state = %s, state_history = %s, labels = %s, outputs = %s, "

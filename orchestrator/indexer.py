@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from orchestrator import messages
+from django.db import transaction
+
+from orchestrator import messages, notify
 from orchestrator.celery import app
 
 
@@ -23,6 +25,7 @@ def ingest_logs(batch: list[messages.LogRecord]) -> int:
         for record in batch
     ]
     LogEntry.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    transaction.on_commit(lambda: notify.changed(row.execution_id for row in rows))
     return len(rows)
 
 
@@ -45,7 +48,10 @@ def mark_running(notice: messages.RunningNotice) -> bool:
             [State.RUNNING.value, entry, notice["taskRunId"], notice["executionId"], State.CREATED.value,
              int(notice["attempt"]) - 1],
         )
-        return cursor.rowcount == 1
+        marked = cursor.rowcount == 1
+    if marked:
+        transaction.on_commit(lambda: notify.changed([notice["executionId"]]))
+    return marked
 
 
 @app.task(name=messages.RUNNING_TASK, ignore_result=True)

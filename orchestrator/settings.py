@@ -193,10 +193,11 @@ HARRIER_API_WAIT_SECONDS = env_float("HARRIER_API_WAIT_SECONDS", 60.0)
 # The largest request creating an execution (its FILE inputs included), in bytes.
 HARRIER_MAX_UPLOAD_BYTES = int(os.environ.get("HARRIER_MAX_UPLOAD_BYTES", str(1024 * 1024 * 1024)))
 # Following executions and logs over server-sent events (docs/api.md): how often one thread per
-# process looks for changes of every followed execution, how long a quiet stream waits before a
+# process looks for changes of every followed execution when no change notice (orchestrator/
+# notify.py) came, how long a quiet stream waits before a
 # keep-alive comment, the longest a stream lives, how long a log stream waits for late lines
 # once its execution ended, and how many streams one process serves (keep it below its threads).
-HARRIER_FOLLOW_POLL_SECONDS = env_float("HARRIER_FOLLOW_POLL_SECONDS", 0.5)
+HARRIER_FOLLOW_POLL_SECONDS = env_float("HARRIER_FOLLOW_POLL_SECONDS", 2.0)
 HARRIER_FOLLOW_KEEPALIVE_SECONDS = env_float("HARRIER_FOLLOW_KEEPALIVE_SECONDS", 15.0)
 HARRIER_FOLLOW_MAX_SECONDS = env_float("HARRIER_FOLLOW_MAX_SECONDS", 3600.0)
 HARRIER_FOLLOW_LOG_GRACE_SECONDS = env_float("HARRIER_FOLLOW_LOG_GRACE_SECONDS", 2.0)

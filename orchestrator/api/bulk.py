@@ -68,8 +68,10 @@ def uploaded_sources(upload) -> list[Candidate | archives.Entry]:
     upload.seek(0)
     if archives.is_zip(upload.name or "", head):
         return [_entry_source(entry) for entry in archives.read_zip(upload, settings.HARRIER_MAX_FLOW_BYTES)]
-    text = _text(upload.read(), "The file")
-    return [Candidate(str(index), document) for index, document in enumerate(split_documents(text))]
+    documents = split_documents(_text(upload.read(), "The file"))
+    if len(documents) > archives.MAX_ENTRIES:
+        raise too_large(f"The file holds {len(documents)} flows; at most {archives.MAX_ENTRIES} are imported at once")
+    return [Candidate(str(index), document) for index, document in enumerate(documents)]
 
 
 def _entry_source(entry: archives.Entry) -> Candidate | archives.Entry:

@@ -4,11 +4,14 @@
 How it scales (docs/api.md, "Following an execution"):
 
 - One `ChangeWatch` thread per server process notices changes for every open stream at once:
-  each tick (HARRIER_FOLLOW_POLL_SECONDS) runs one query per kind — the followed executions'
-  `updated` and state, the number of their task runs RUNNING (a worker's start notice changes
-  no execution row), and for executions whose logs are followed the number of their lines —
-  however many clients follow. A stream reads the repository only when its execution changed,
-  and gives its database connection back after each read.
+  each tick runs one query per kind — the followed executions' `updated` and state, the number
+  of their task runs RUNNING (a worker's start notice changes no execution row), and for
+  executions whose logs are followed the number of their lines — however many clients follow.
+  A tick comes when a change notice (orchestrator/notify.py: the executor and the indexer send
+  them after commit, over Redis pub/sub between processes) names a followed execution, and
+  otherwise every HARRIER_FOLLOW_POLL_SECONDS, in case a notice was lost. A stream reads the
+  repository only when its execution changed, and gives its database connection back after
+  each read.
 - A stream sends a keep-alive comment when nothing happened for HARRIER_FOLLOW_KEEPALIVE_SECONDS
   (proxies keep the connection; a client that left is noticed at that write, which ends the
   stream), and ends after HARRIER_FOLLOW_MAX_SECONDS (the client reconnects).
@@ -19,6 +22,7 @@ How it scales (docs/api.md, "Following an execution"):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime, timedelta
@@ -32,6 +36,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 
+from orchestrator import notify
 from orchestrator.api.base import ERRORS
 from orchestrator.api.errors import ApiError
 from orchestrator.api.files import ExecutionReader, ExecutionWordView, readable_execution
@@ -40,6 +45,10 @@ from orchestrator.kestra_json import execution_json, log_json
 from orchestrator.models import Execution, LogEntry, TaskRun
 from orchestrator.states import State
 
+logger = logging.getLogger("harrier.follow")
+# After a change notice, the watch waits this long before it looks, so that a burst of notices
+# (a step of the executor, then the lines it logged) is one look.
+NOTICE_BURST = 0.05
 # A line may be stored after lines logged later than it (workers send batches): each read looks
 # this far back before the newest line already sent.
 LATE_LINES = timedelta(seconds=30)
@@ -57,6 +66,7 @@ class ChangeWatch:
         self._marks: dict[str, tuple] = {}
         self._versions: dict[str, int] = {}
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
 
     def follow(self, execution_id: str, logs: bool) -> int:
         """Register a stream; returns the execution's version to wait from."""
@@ -103,20 +113,56 @@ class ChangeWatch:
                 self._changed.notify_all()
         return changed
 
+    def notice(self, execution_ids: list[str]) -> None:
+        """A change notice: look at once if it names a followed execution."""
+        with self._changed:
+            followed = {execution_id for execution_id, _ in self._followers}
+        if followed.intersection(execution_ids):
+            self._wake.set()
+
     def _run(self) -> None:
+        stop = threading.Event()
+        notify.listen(self.notice)
+        self._subscribe(stop)
         try:
             while True:
                 with self._changed:
                     if not self._followers:
                         self._thread = None
                         return
+                # Cleared before the tick: a notice during it brings the next one at once.
+                self._wake.clear()
                 try:
                     self.tick()
                 except Exception:  # the database went away: reconnect at the next tick
                     connection.close()
-                time.sleep(self.interval)
+                if self._wake.wait(self.interval):
+                    time.sleep(NOTICE_BURST)
         finally:
+            stop.set()
+            notify.forget(self.notice)
             connection.close()
+
+    def _subscribe(self, stop: threading.Event) -> None:
+        """Receive the notices of other processes (Redis pub/sub) until `stop` is set."""
+        client = notify.redis_client()
+        if client is None:
+            return
+
+        def receive() -> None:
+            while not stop.is_set():
+                try:
+                    with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                        pubsub.subscribe(notify.channel(client))
+                        while not stop.is_set():
+                            message = pubsub.get_message(timeout=1.0)
+                            if message:
+                                self.notice(notify.decode(message["data"]))
+                except Exception as error:  # Redis away: polling goes on; subscribe again soon
+                    logger.warning("change notices not received (%s): streams poll meanwhile", error)
+                    stop.wait(5)
+
+        threading.Thread(target=receive, name="harrier-follow-notices", daemon=True).start()
 
 
 def _fingerprints(followed: set[str], with_logs: set[str]) -> dict[str, tuple]:

@@ -146,6 +146,8 @@ def test_too_many_entries_and_damaged_archives_are_refused(staff, namespace, mon
     monkeypatch.setattr(archives, "MAX_ENTRIES", 3)
     many = zip_of({f"f{index}.yaml": flow(namespace, f"f{index}") for index in range(4)})
     assert upload(staff, "flows.zip", many).status_code == 413
+    documents = "\n---\n".join(flow(namespace, f"d{index}") for index in range(4))
+    assert upload(staff, "flows.yaml", documents.encode()).status_code == 413
     response = upload(staff, "flows.zip", b"PK\x03\x04 this is no archive")
     assert response.status_code == 400 and "not a readable zip" in response.json()["message"]
     assert upload(staff, "flows.yaml", b"\xff\xfe not utf-8").status_code == 400

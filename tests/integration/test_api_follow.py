@@ -177,3 +177,25 @@ def test_one_look_serves_every_stream_of_the_process(cluster, staff, namespace):
     for execution_id in ids:
         staff.delete(f"/api/v1/executions/{execution_id}/kill")
         watch.unfollow(execution_id, logs=True)
+
+
+def test_change_notices_of_the_executor_and_indexer_processes_wake_the_watch(cluster, staff, namespace):  # noqa: F811
+    """A watch polling every 30 s still sees an execution move within seconds: the executor and
+    the indexer, other processes, send change notices over Redis once their changes are committed."""
+    from orchestrator import notify
+
+    watch = follow.ChangeWatch(interval=30)
+    watch.follow("none-yet", logs=True)  # starts the watch and its subscription
+    client = notify.redis_client()
+    wait_for(lambda: client.pubsub_numsub(notify.channel(client))[0][1] >= 1, 10, "the watch to subscribe")
+    deploy(staff, SLOW, namespace)
+    execution_id = start(staff, namespace, "slow")
+    watch.follow(execution_id, logs=True)
+    try:
+        versions = wait_for(lambda: watch.wait(execution_id, 0, 0) >= 3 and watch.wait(execution_id, 0, 0), 15,
+                            "three looks at the execution, each brought by a notice")
+        assert versions >= 3
+        assert ended(execution_id).state == "SUCCESS"
+    finally:
+        watch.unfollow(execution_id, logs=True)
+        watch.unfollow("none-yet", logs=True)
