@@ -66,6 +66,10 @@ def handle_message(message: dict[str, Any]) -> None:
         working_directory.apply_progress(message)
         return
     result = message.get("result")
+    if result is not None and store.has_ended(message["executionId"], result["taskRunId"]):
+        # A duplicate, or a result an earlier step applied from the worker's kept copy: it would
+        # change nothing, so it does not wait for the execution's lock behind a long step.
+        return
     with transaction.atomic():
         execution, rows, result_run = store.load(message["executionId"], result["taskRunId"] if result else None)
         if execution is None:
@@ -287,9 +291,10 @@ def _start_retry(execution: Execution) -> Execution:
 
 
 def _send(jobs: list[messages.WorkerJob]) -> None:
-    for job in jobs:
-        group = (job["task"].get("workerGroup") or {}).get("key")
-        bus.publish(messages.worker_queue(group), messages.WORKER_TASK, job)
+    bus.publish_all(
+        (messages.worker_queue((job["task"].get("workerGroup") or {}).get("key")), messages.WORKER_TASK, job)
+        for job in jobs
+    )
 
 
 def _row_view(row: tuple) -> TaskRunView:
@@ -350,7 +355,7 @@ class Step:
                 views[other.id] = _run_view(other)
             # A WorkingDirectory's tasks.
             views.update((child.id, _run_view(child)) for child in (*self.created, *self.settled))
-        dispatches: list[Dispatch] = []
+        dispatches = self._deferred_dispatches(graph, rows)
         fired_kinds: dict[str, str] = {}
         for delay in fired:
             if delay.kind.startswith(SLA_DELAY) and delay.task_run_id is None:
@@ -446,6 +451,7 @@ class Step:
                     task_id=action.task_id, task_run_id=action.task_run_id, level=action.level,
                     message=action.message, timestamp=self.moment,
                 ))
+        self._defer_beyond_batch(dispatches)
         self.batching = True  # flow triggers need answers to their statements: after the pipeline
         with store.batch():
             self._save_runs()
@@ -464,6 +470,49 @@ class Step:
         # Jobs are built after the writes, so that outputs this step stored are visible to them.
         runs = self._runs(view)
         return [self._job(graph, view, self.full[d.task_run_id], d.attempt, runs) for d in dispatches]
+
+    def _deferred_dispatches(self, graph: FlowGraph, rows: list[tuple]) -> list[Dispatch]:
+        """Dispatches for the jobs an earlier step left to send (`_defer_beyond_batch`): task runs
+        CREATED and never sent, at most one batch of them. (A WorkingDirectory's tasks run in
+        its job, never in their own.)"""
+        from django.conf import settings
+
+        deferred = [row[0] for row in rows if row[3] == State.CREATED.value and row[8]
+                    and self._own_job(graph, row[1])]
+        dispatches = []
+        for run in store.task_runs(self.execution.id, deferred[:settings.HARRIER_DISPATCH_BATCH]):
+            run.dispatched = self.moment
+            self.full[run.id] = run
+            self.changed.add(run.id)
+            dispatches.append(Dispatch(task_run_id=run.id, attempt=run.attempt_count + 1))
+        return dispatches
+
+    @staticmethod
+    def _own_job(graph: FlowGraph, task_id: str) -> bool:
+        node, holder = graph.nodes.get(task_id), graph.nodes.get(graph.parents.get(task_id, ""))
+        return node is not None and node.dispatched and not (holder is not None and holder.worker_job)
+
+    def _defer_beyond_batch(self, dispatches: list[Dispatch]) -> None:
+        """A step sends at most HARRIER_DISPATCH_BATCH jobs; the others stay CREATED with no
+        dispatch date, and the next step sends them. So a wide loop's jobs go out a batch at a
+        time, each step stays short, and a job's dispatch date is close to its sending, which
+        is what the reconciler judges a lost job by."""
+        from django.conf import settings
+
+        for action in dispatches[settings.HARRIER_DISPATCH_BATCH:]:
+            self._load(action.task_run_id).dispatched = None
+        if len(dispatches) > settings.HARRIER_DISPATCH_BATCH:
+            del dispatches[settings.HARRIER_DISPATCH_BATCH:]
+            self._evaluate_again()
+
+    def _evaluate_again(self) -> None:
+        """Look at the execution again once this step has committed (once per step)."""
+        if self.reevaluate:
+            return
+        self.reevaluate = True
+        execution_id = self.execution.id
+        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                  messages.evaluate(execution_id)))
 
     def redispatch(self, task_run_ids: list[str]) -> list[messages.WorkerJob]:
         """Jobs sent again for task runs still waiting for their worker (a lost job). The worker's
@@ -822,12 +871,7 @@ class Step:
                 self._log(run, "INFO", f"Started the subflow execution {child.id} of {action.namespace}."
                                        f"{action.flow_id}")
         self.changed.add(run.id)
-        if self.reevaluate:
-            return
-        self.reevaluate = True
-        execution_id = execution.id
-        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
-                                                  messages.evaluate(execution_id)))
+        self._evaluate_again()
 
     def _retry_execution(self, graph: FlowGraph, state: State) -> State:
         """A flow `retry` with behavior CREATE_NEW_EXECUTION: a failed execution the policy lets

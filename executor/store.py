@@ -30,8 +30,10 @@ _RUN_COLUMNS = (
     "attempts", "attempt_count", "outputs", "seq", "dispatched",
 )
 _RUN_JSON = {"state_history", "attempts", "outputs"}
-# The columns a step's decision needs, none of them JSON.
-VIEW_COLUMNS = ("id", "task_id", "parent_task_run_id", "state", "seq", "value", "iteration", "attempt_count")
+# The columns a step's decision needs, none of them JSON, and whether the task run's job is still
+# to be sent (Step._defer_beyond_batch).
+VIEW_COLUMNS = ("id", "task_id", "parent_task_run_id", "state", "seq", "value", "iteration", "attempt_count",
+                "dispatched IS NULL")
 
 _EXECUTION_TABLE = Execution._meta.db_table
 _RUN_TABLE = TaskRun._meta.db_table
@@ -117,6 +119,18 @@ def load(execution_id: str, task_run_id: str | None) -> tuple[Execution | None, 
     return execution, rows, run
 
 
+def has_ended(execution_id: str, task_run_id: str) -> bool:
+    """Whether the task run has ended, read without any lock: an ended task run takes no
+    further result (a restart sends a new attempt, whose number an old result does not bear)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s AND state IN "
+            f"({', '.join(['%s'] * len(_TERMINAL))})",
+            [execution_id, task_run_id, *_TERMINAL],
+        )
+        return cursor.fetchone() is not None
+
+
 def task_runs(execution_id: str, ids: Iterable[str]) -> list[TaskRun]:
     ids = list(ids)
     if not ids:
@@ -191,6 +205,16 @@ def update_run(run: TaskRun) -> None:
         cursor.execute(
             f"UPDATE {_RUN_TABLE} SET {', '.join(f'{name} = %s' for name in _UPDATABLE)} WHERE id = %s",
             [*_run_values(run, _UPDATABLE), run.id],
+        )
+
+
+def mark_dispatched(execution_id: str, ids: list[str], moment: datetime) -> None:
+    """Record that the jobs of these task runs were sent (again) at `moment`, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_RUN_TABLE} SET dispatched = %s WHERE execution_id = %s AND id IN "
+            f"({', '.join(['%s'] * len(ids))})",
+            [connection.ops.adapt_datetimefield_value(moment), execution_id, *ids],
         )
 
 

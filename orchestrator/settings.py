@@ -268,6 +268,8 @@ HARRIER_ENVS_PREFIX = os.environ.get("HARRIER_ENVS_PREFIX", "ENV_")
 # The reconciler re-sends work for executions idle longer than this (seconds).
 HARRIER_RECONCILE_AFTER = env_float("HARRIER_RECONCILE_AFTER", 5.0)
 HARRIER_RECONCILE_INTERVAL = env_float("HARRIER_RECONCILE_INTERVAL", 2.0)
+# The most jobs one executor step sends; a wide loop's others go in the steps that follow.
+HARRIER_DISPATCH_BATCH = int(os.environ.get("HARRIER_DISPATCH_BATCH", "500"))
 # Worker liveness (workers/liveness.py, docs/workers.md): every worker process refreshes a
 # heartbeat in Redis this often (seconds), which expires after the TTL; the reconciler sends the
 # attempts of a worker silent that long again, as new attempts.
