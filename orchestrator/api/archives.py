@@ -94,11 +94,11 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, bud
     return Entry(info.filename, data)
 
 
-def write_zip(files: Iterable[tuple[str, str]]) -> BinaryIO:
-    """A zip archive of (name, text) files, rewound for reading."""
+def write_zip(files: Iterable[tuple[str, str | bytes]]) -> BinaryIO:
+    """A zip archive of (name, content) files, text written as UTF-8, rewound for reading."""
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, text in files:
-            archive.writestr(name, text.encode("utf-8"))
+        for name, content in files:
+            archive.writestr(name, content.encode("utf-8") if isinstance(content, str) else content)
     spool.seek(0, io.SEEK_SET)
     return spool

@@ -25,8 +25,9 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from orchestrator.api import archives
 from orchestrator.api.base import ERRORS, ApiView, refuse_larger_than
-from orchestrator.api.errors import bad_request, conflict, not_found
+from orchestrator.api.errors import bad_request, conflict, not_found, too_large
 from orchestrator.api.files import JsonOnlyNegotiation
 from orchestrator.api.serializers import Error
 from orchestrator.storage import (
@@ -268,3 +269,35 @@ class NamespaceFileStats(ApiView):
         if not _is_directory(location, base):
             raise not_found(f"namespace {namespace} has no file or directory {_shown(location, base)}")
         return Response(attributes("" if location == base else location.name, DIRECTORY))
+
+
+class NamespaceFileSearch(ApiView):
+    @extend_schema(operation_id="searchNamespaceFiles", tags=["Files"],
+                   parameters=[OpenApiParameter("q", str, description="a part of the path, any case")],
+                   responses={200: {"type": "array", "items": {"type": "string"}}, **ERRORS},
+                   summary="The paths of the namespace's files that contain q")
+    def get(self, request, namespace: str):
+        query = (request.query_params.get("q") or "").lower()
+        paths = ["/" + "/".join(below) for below, _ in _under(files_root(namespace))]
+        return Response([path for path in paths if query in path.lower()])
+
+
+class NamespaceFileExport(ApiView):
+    content_negotiation_class = JsonOnlyNegotiation
+
+    @extend_schema(operation_id="exportNamespaceFiles", tags=["Files"],
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS, 413: Error},
+                   summary="Every file of the namespace, in a zip")
+    def get(self, request, namespace: str):
+        base = files_root(namespace)
+        content = _under(base)
+        total = sum(size for _, size in content)
+        if total > archives.MAX_TOTAL_BYTES:
+            raise too_large(f"The namespace's files hold {total} bytes; an export is limited to "
+                            f"{archives.MAX_TOTAL_BYTES}: download them one by one")
+        storage = get_storage()
+        with storage_refusals():
+            files = [("/".join(below), storage.read_bytes(base.child(*below), archives.MAX_TOTAL_BYTES))
+                     for below, _ in content]
+        return FileResponse(archives.write_zip(files), as_attachment=True, filename=f"{namespace}_files.zip",
+                            content_type="application/octet-stream")

@@ -54,6 +54,10 @@ urlpatterns = [
          name="api-namespace-files-directory"),
     path("namespaces/<str:namespace>/files/stats", namespace_files.NamespaceFileStats.as_view(),
          name="api-namespace-files-stats"),
+    path("namespaces/<str:namespace>/files/search", namespace_files.NamespaceFileSearch.as_view(),
+         name="api-namespace-files-search"),
+    path("namespaces/<str:namespace>/files/export", namespace_files.NamespaceFileExport.as_view(),
+         name="api-namespace-files-export"),
     # executions
     path("executions/search", executions.ExecutionSearch.as_view(), name="api-execution-search"),
     path("executions/<str:execution_id>", executions.ExecutionDetail.as_view(), name="api-execution"),

@@ -24,7 +24,8 @@ ENDPOINTS = [
     ("delete", "/api/v1/namespaces/ns/kv/k"), ("get", "/api/v1/namespaces/ns/files?path=/a"),
     ("post", "/api/v1/namespaces/ns/files?path=/a"), ("put", "/api/v1/namespaces/ns/files?from=/a&to=/b"),
     ("delete", "/api/v1/namespaces/ns/files?path=/a"), ("get", "/api/v1/namespaces/ns/files/directory"),
-    ("get", "/api/v1/namespaces/ns/files/stats"), ("get", "/api/v1/plugins"),
+    ("get", "/api/v1/namespaces/ns/files/stats"), ("get", "/api/v1/namespaces/ns/files/search"),
+    ("get", "/api/v1/namespaces/ns/files/export"), ("get", "/api/v1/plugins"),
     ("get", "/api/v1/plugins/io.kestra.plugin.core.log.Log"),
 ]
 
@@ -234,6 +235,28 @@ def test_an_oversized_namespace_file_is_refused(staff, namespace, settings):
     assert listing(staff, namespace) == []
 
 
+def test_namespace_files_are_searched_and_exported_as_a_zip(staff, namespace, monkeypatch):
+    import io
+    import zipfile
+
+    from orchestrator.api import archives
+
+    upload(staff, namespace, "/scripts/ETL.py", b"print(1)")
+    upload(staff, namespace, "/data/rows.csv", b"a,b\n")
+    found = staff.get(f"/api/v1/namespaces/{namespace}/files/search", {"q": "etl"})
+    assert found.json() == ["/scripts/ETL.py"]
+    assert staff.get(f"/api/v1/namespaces/{namespace}/files/search").json() == ["/data/rows.csv", "/scripts/ETL.py"]
+
+    response = staff.get(f"/api/v1/namespaces/{namespace}/files/export")
+    assert response.status_code == 200 and f'filename="{namespace}_files.zip"' in response["Content-Disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert {name: archive.read(name) for name in archive.namelist()} == {"data/rows.csv": b"a,b\n",
+                                                                          "scripts/ETL.py": b"print(1)"}
+    monkeypatch.setattr(archives, "MAX_TOTAL_BYTES", 5)
+    too_much = staff.get(f"/api/v1/namespaces/{namespace}/files/export")
+    assert too_much.status_code == 413 and "download them one by one" in too_much.json()["message"]
+
+
 # --- plugins ---------------------------------------------------------------------------------
 
 def test_plugins_list_the_types_and_give_their_property_schemas(staff):
@@ -268,7 +291,8 @@ def test_the_openapi_document_describes_the_namespace_endpoints(staff):
     assert {"importFlows", "bulkUpdateFlows", "updateFlowsInNamespace", "exportFlowsByQuery", "exportFlowsByIds",
             "searchNamespaces", "getNamespace", "listKeys", "getKeyValue", "setKeyValue", "deleteKeyValue",
             "deleteKeyValues", "getFileContent", "createNamespaceFile", "moveFileDirectory", "deleteFileDirectory",
-            "listNamespaceDirectoryFiles", "getFileMetadatas", "listPlugins", "getPluginDocumentation"} <= operations
+            "listNamespaceDirectoryFiles", "getFileMetadatas", "searchNamespaceFiles", "exportNamespaceFiles",
+            "listPlugins", "getPluginDocumentation"} <= operations
 
 
 # --- CORS ------------------------------------------------------------------------------------
