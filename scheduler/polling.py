@@ -36,7 +36,7 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models import Min, Q
 
 from orchestrator import bus, messages
-from orchestrator.models import Execution, Flow, TERMINAL_VALUES
+from orchestrator.models import Flow, TERMINAL_VALUES
 from orchestrator.repository import iso, now
 from scheduler import conditions
 from scheduler.models import TriggerState
@@ -145,14 +145,14 @@ def _dispatch(state: TriggerState, moment: datetime, group_alive) -> None:
     trigger = _declared(flow, state.trigger_id) if flow is not None else None
     if trigger is None:
         return  # the flow's sync removes or disables the state
-    last = _last_execution_state(state)
-    stop_after = trigger.data.get("stopAfter") or ()
-    if last in stop_after and last in TERMINAL_VALUES:
-        logger.info("trigger %s of %s.%s stops: its execution %s ended %s", state.trigger_id, state.namespace,
-                    state.flow_id, state.execution_id, last)
-        TriggerState.objects.filter(pk=state.pk).update(disabled=True, updated=moment)
+    from scheduler import actions
+    from scheduler.service import last_execution
+
+    last = last_execution(state)
+    if last is not None and last[1] in TERMINAL_VALUES and last[1] in (trigger.data.get("stopAfter") or ()):
+        actions.stop(state.namespace, state.flow_id, state.trigger_id, *last)
         return
-    if last is not None and last not in TERMINAL_VALUES and not trigger.data.get("allowConcurrent"):
+    if last is not None and last[1] not in TERMINAL_VALUES and not trigger.data.get("allowConcurrent"):
         return  # never while the execution it started runs
     if not group_alive(trigger.group):
         return  # evaluated once a worker of its group is there; nothing piles up in its queue
@@ -175,12 +175,6 @@ def _dispatch(state: TriggerState, moment: datetime, group_alive) -> None:
 
 def _declared(flow: Flow, trigger_id: str) -> PollingTrigger | None:
     return next((t for t in polling_triggers(flow) if t.id == trigger_id), None)
-
-
-def _last_execution_state(state: TriggerState) -> str | None:
-    if not state.execution_id:
-        return None
-    return Execution.objects.filter(id=state.execution_id).values_list("state", flat=True).first()
 
 
 # --- results ------------------------------------------------------------------------------------
