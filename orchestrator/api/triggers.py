@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from orchestrator.api.access import namespace_rights, readable, require
@@ -231,7 +232,12 @@ def _by_triggers(request) -> list[tuple[str, str, str]]:
 
 # --- views ----------------------------------------------------------------------------------------
 
-class TriggerSearch(ApiView):
+class TriggerView(ApiView):
+    # JSON only: a form would read a missing `disabled` as false, switching a trigger on unasked.
+    parser_classes = [JSONParser]
+
+
+class TriggerSearch(TriggerView):
     @extend_schema(operation_id="searchTriggers", tags=TAGS, parameters=[*_FILTERS, *_PAGING],
                    responses={200: PagedTriggers, **ERRORS}, summary="Search triggers and their states")
     def get(self, request):
@@ -244,7 +250,7 @@ class TriggerSearch(ApiView):
                          "total": total, "totalIsExact": exact})
 
 
-class FlowTriggers(ApiView):
+class FlowTriggers(TriggerView):
     @extend_schema(operation_id="searchTriggersForFlow", tags=TAGS, parameters=_PAGING,
                    responses={200: PagedTriggers, **ERRORS},
                    summary="Every trigger a flow declares, with its state (null for a trigger without one)")
@@ -264,7 +270,7 @@ class FlowTriggers(ApiView):
         return Response({"results": results, "total": len(declared)})
 
 
-class TriggerUpdate(ApiView):
+class TriggerUpdate(TriggerView):
     checks_namespaces = True
 
     @extend_schema(operation_id="updateTrigger", tags=TAGS, request=TriggerContext,
@@ -290,7 +296,7 @@ class TriggerUpdate(ApiView):
 def _key_action(operation_id: str, summary: str, action: Callable[[str, str, str], TriggerState]) -> type[ApiView]:
     """A POST on /triggers/{namespace}/{flowId}/{triggerId}/<word>."""
 
-    class KeyAction(ApiView):
+    class KeyAction(TriggerView):
         @extend_schema(operation_id=operation_id, tags=TAGS, request=None, responses={200: TriggerContext, **_CHANGES},
                        summary=summary)
         def post(self, request, namespace: str, flow_id: str, trigger_id: str):
@@ -312,7 +318,7 @@ def _body_action(operation_id: str, summary: str, action: Callable[[str, str, st
         with trigger_errors():
             return _one(action(*key))
 
-    return type(operation_id[0].upper() + operation_id[1:], (ApiView,), {method: handle, "checks_namespaces": True})
+    return type(operation_id[0].upper() + operation_id[1:], (TriggerView,), {method: handle, "checks_namespaces": True})
 
 
 def _bulk_action(operation_id: str, summary: str, action: Callable[[str, str, str], Any],
@@ -328,10 +334,10 @@ def _bulk_action(operation_id: str, summary: str, action: Callable[[str, str, st
                        responses={200: Bulk, **ERRORS}, summary=summary)
         def post(self, request):
             return _count(_by_triggers(request), action)
-    return type(operation_id[0].upper() + operation_id[1:], (ApiView,), {"post": post, "checks_namespaces": True})
+    return type(operation_id[0].upper() + operation_id[1:], (TriggerView,), {"post": post, "checks_namespaces": True})
 
 
-class SetDisabledByTriggers(ApiView):
+class SetDisabledByTriggers(TriggerView):
     checks_namespaces = True
 
     @extend_schema(operation_id="disabledTriggersByIds", tags=TAGS, request=SetDisabled,
@@ -342,7 +348,7 @@ class SetDisabledByTriggers(ApiView):
                       lambda *key: actions.set_disabled(*key, data["disabled"]))
 
 
-class SetDisabledByQuery(ApiView):
+class SetDisabledByQuery(TriggerView):
     checks_namespaces = True
 
     @extend_schema(operation_id="disabledTriggersByQuery", tags=TAGS, request=None,

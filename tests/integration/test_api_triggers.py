@@ -213,6 +213,9 @@ def test_update_refuses_unknown_triggers_and_bad_bodies(staff, flows):
     assert wrong.status_code == 400 and wrong.json()["details"][0]["path"] == "disabled"
     not_json = staff.put("/api/v1/triggers", "[1,", content_type="application/json")
     assert not_json.status_code == 400
+    form = staff.put("/api/v1/triggers", "namespace=a&flowId=b&triggerId=c",
+                     content_type="application/x-www-form-urlencoded")
+    assert form.status_code == 415 and form.json()["message"]
 
 
 def test_a_flow_trigger_can_be_switched_off_over_http(staff, flows, cluster, settled):
