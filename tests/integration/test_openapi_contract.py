@@ -30,6 +30,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -43,9 +44,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 # A bounded run for CI (2 shared cores): the number of generated requests per operation.
 EXAMPLES = int(os.environ.get("HARRIER_CONTRACT_EXAMPLES", "8"))
 # In CI the same requests every run; elsewhere new ones each run, and a failing example is replayed
-# first next time from the test run's home (never from the repository).
+# first next time. Hypothesis keeps that and its caches with the test run's home, never in the
+# repository.
 IN_CI = bool(os.environ.get("CI"))
-EXAMPLE_DATABASE = None if IN_CI else DirectoryBasedExampleDatabase(str(Path(django_settings.HARRIER_HOME) / "hypothesis"))
+HYPOTHESIS_HOME = Path(django_settings.HARRIER_HOME) / "hypothesis"
+set_hypothesis_home_dir(HYPOTHESIS_HOME)
+EXAMPLE_DATABASE = None if IN_CI else DirectoryBasedExampleDatabase(HYPOTHESIS_HOME / "examples")
 
 FAILING = """
 id: contract
