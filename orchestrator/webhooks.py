@@ -126,7 +126,17 @@ def _find(namespace: str, flow_id: str, key: str) -> tuple[Flow, Mapping[str, An
                 continue
         if hmac.compare_digest(str(expected).encode(), given) and matched is None:
             matched = trigger
-    return (flow, matched) if matched is not None else None
+    if matched is None or _switched_off(flow, str(matched.get("id"))):
+        return None
+    return flow, matched
+
+
+def _switched_off(flow: Flow, trigger_id: str) -> bool:
+    """Whether the trigger was switched off by hand (the admin, the triggers API)."""
+    from scheduler.models import TriggerState
+
+    return TriggerState.objects.filter(namespace=flow.namespace, flow_id=flow.flow_id, trigger_id=trigger_id,
+                                       disabled=True).exists()
 
 
 def _parse_body(request: HttpRequest, body: bytes) -> Any:

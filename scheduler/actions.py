@@ -3,9 +3,10 @@ resume or delete its backfill — for the API (orchestrator/api/triggers.py), th
 `manage.py schedule` alike.
 
 Each action changes one trigger state under its row lock. A Schedule (or ScheduleOnDates)
-trigger has a state from its deploy; a Flow trigger gets one the first time it is switched off,
-by hand or by its `stopAfter`. Refusals are exceptions the callers translate: TriggerNotFound
-(404), TriggerConflict (the action does not apply now: 409), InvalidBackfill (400).
+trigger has a state from its deploy; a Flow or Webhook trigger gets one the first time it is
+switched off, by hand or (Flow) by its `stopAfter`. Refusals are exceptions the callers
+translate: TriggerNotFound (404), TriggerConflict (the action does not apply now: 409),
+InvalidBackfill (400).
 """
 
 from __future__ import annotations
@@ -55,10 +56,10 @@ def _locked_state(namespace: str, flow_id: str, trigger_id: str) -> TriggerState
     if state is not None:
         return state
     trigger = declared(namespace, flow_id, trigger_id)
-    if trigger is None or service.trigger_kind(trigger) != service.FLOW_KIND:
+    kind = service.trigger_kind(trigger) if trigger is not None else None
+    if kind not in service.SWITCHED_KINDS:
         raise _missing(namespace, flow_id, trigger_id)
-    TriggerState.objects.bulk_create([TriggerState(**key, kind=service.FLOW_KIND, last_date=now())],
-                                     ignore_conflicts=True)
+    TriggerState.objects.bulk_create([TriggerState(**key, kind=kind, last_date=now())], ignore_conflicts=True)
     return TriggerState.objects.select_for_update().get(**key)
 
 

@@ -37,6 +37,8 @@ TASK_PREFIX = "harrier schedule "
 SWEEP_NAME = "harrier scheduler sweep"
 SCHEDULE_KIND = "schedule"
 FLOW_KIND = "flow"
+# Triggers fired by no schedule, whose state exists once someone switches them (or stopAfter does).
+SWITCHED_KINDS = frozenset({FLOW_KIND, "webhook"})
 
 
 def _seconds(name: str, default: float) -> float:
@@ -143,9 +145,9 @@ def sync_flow(flow: Flow) -> None:
 
     declared = [] if flow.deleted else schedule_triggers(flow)
     flow_enabled = not flow.disabled and not flow.deleted
-    # A Flow trigger's state (switched off by stopAfter or by hand) lives as long as the trigger.
+    # A Flow or Webhook trigger's state (switched off by hand, or by stopAfter) lives as long as the trigger.
     keep = set() if flow.deleted else {str(t.get("id")) for t in declared_triggers(flow.source)
-                                       if trigger_kind(t) == FLOW_KIND}
+                                       if trigger_kind(t) in SWITCHED_KINDS}
     keep |= polling.sync_flow(flow, flow_enabled)
     for trigger in declared:
         keep.add(trigger.id)

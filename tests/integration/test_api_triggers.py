@@ -344,3 +344,31 @@ def test_bulk_actions_by_triggers_and_by_query_count_what_changed(staff, flows):
     assert staff.post("/api/v1/triggers/unlock/by-triggers", {"not": "a list"}, format="json").status_code == 400
     incomplete = staff.post("/api/v1/triggers/backfill/delete/by-triggers", [{"namespace": namespace}], format="json")
     assert {d["path"] for d in incomplete.json()["details"]} == {"0.flowId", "0.triggerId"}
+
+
+WEBHOOK = """
+id: hooked
+namespace: {namespace}
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.debug.Return
+    format: hooked
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: a-long-secret-key
+"""
+
+
+def test_a_webhook_switched_off_over_http_answers_the_uniform_404(staff, namespace, cluster, settled):
+    deploy(WEBHOOK.format(namespace=namespace))
+    url = f"/api/v1/executions/webhook/{namespace}/hooked/a-long-secret-key"
+    wrong = APIClient().post(f"/api/v1/executions/webhook/{namespace}/hooked/wrong-key")
+    switched = staff.put("/api/v1/triggers", {**key(namespace, "hooked", "hook"), "disabled": True}, format="json")
+    assert switched.status_code == 200 and switched.json()["disabled"] is True
+    refused = APIClient().post(url)
+    assert refused.status_code == 404 and refused.json() == wrong.json()
+    staff.put("/api/v1/triggers", {**key(namespace, "hooked", "hook"), "disabled": False}, format="json")
+    accepted = APIClient().post(url)
+    assert accepted.status_code == 200 and accepted.json()["flowId"] == "hooked"
+
