@@ -81,7 +81,7 @@ def listeners(namespace: str) -> list[Execution]:
 def test_a_flow_trigger_stops_after_its_execution_fails_and_keeps_its_state(cluster, namespace):
     deploy(UPSTREAM.format(namespace=namespace))
     deploy(LISTENER.format(namespace=namespace))
-    first = create_execution(namespace, "upstream")
+    create_execution(namespace, "upstream")
     wait_for(lambda: listeners(namespace), 60, "the listener to start")
     failed = ended(listeners(namespace)[0].id)
     assert failed.state == "FAILED"

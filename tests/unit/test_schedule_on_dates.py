@@ -3,7 +3,7 @@ missed ones by policy), validated at deploy; and Flow triggers' stopAfter rule."
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
