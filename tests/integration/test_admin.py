@@ -174,6 +174,11 @@ def test_deleting_a_flow_in_the_admin_marks_it_deleted_and_keeps_its_revisions(s
     assert not TriggerState.objects.filter(namespace=namespace, flow_id="nightly").exists()
     # Deleted already: no second deletion is offered.
     assert staff.get(f"/admin/orchestrator/flow/{flow.pk}/delete/").status_code == 403
+    # Added again, it is the same flow's next revision.
+    add_flow(staff, with_namespace(SCHEDULED, namespace))
+    flow.refresh_from_db()
+    assert (flow.deleted, flow.revision) == (False, 2)
+    assert TriggerState.objects.filter(namespace=namespace, flow_id="nightly").exists()
 
 
 # --- executions ------------------------------------------------------------------------------
@@ -208,6 +213,17 @@ def test_an_execution_page_shows_its_state_task_runs_and_logs(cluster, staff, na
     logs = page(staff.get(f"/admin/orchestrator/logentry/?execution_id={execution.id}"))
     assert "approved" in logs
     assert LogEntry.objects.filter(execution_id=execution.id, message="approved").exists()
+
+
+def test_executions_are_found_by_id_or_namespace(cluster, staff, namespace):
+    here, below, elsewhere = (start(where, FAILING) for where in (namespace, f"{namespace}.team", f"{namespace}x"))
+    for execution in (here, below, elsewhere):
+        in_state(execution.id, "FAILED")
+    for query in ({"q": namespace}, {"namespace": namespace}):
+        listed = page(staff.get("/admin/orchestrator/execution/", query))
+        assert here.id in listed and below.id in listed and elsewhere.id not in listed
+    listed = page(staff.get("/admin/orchestrator/execution/", {"q": below.id}))
+    assert below.id in listed and here.id not in listed
 
 
 def test_refused_actions_are_messages_and_change_nothing(cluster, staff, namespace):
