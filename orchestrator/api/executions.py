@@ -375,6 +375,8 @@ _LOG_FILTERS = [
 
 
 class ExecutionLogs(ApiView):
+    checks_namespaces = True  # the execution's, once found
+
     @extend_schema(operation_id="listExecutionLogs", tags=["Logs"], parameters=_LOG_FILTERS,
                    responses={200: serializers.LogLine(many=True), **ERRORS}, summary="The log lines of an execution")
     def get(self, request, execution_id: str):
@@ -382,6 +384,8 @@ class ExecutionLogs(ApiView):
 
 
 class ExecutionLogsDownload(ApiView):
+    checks_namespaces = True  # the execution's, once found
+
     @extend_schema(operation_id="downloadExecutionLogs", tags=["Logs"], parameters=_LOG_FILTERS,
                    responses={(200, "text/plain"): OpenApiTypes.STR, **ERRORS},
                    summary="The log lines of an execution as a text file")
