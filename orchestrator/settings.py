@@ -171,6 +171,7 @@ SPECTACULAR_SETTINGS = {
         "StateEnum": "orchestrator.api.serializers.STATES",
         "EndStateEnum": "orchestrator.api.serializers.END_STATES",
         "LogLevelEnum": "orchestrator.api.serializers.LOG_LEVELS",
+        "KVTypeEnum": "orchestrator.kv.KVType",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -203,7 +203,7 @@ class NamespaceFiles(ApiView):
             size = get_storage().put(location, upload)
         return Response(attributes(location.name, FILE, size))
 
-    @extend_schema(operation_id="moveFileDirectory", tags=["Files"],
+    @extend_schema(operation_id="moveFileDirectory", tags=["Files"], request=None,
                    parameters=[OpenApiParameter("from", str, required=True, description="the file or directory"),
                                OpenApiParameter("to", str, required=True, description="its new path")],
                    responses={204: None, **ERRORS, 409: Error}, summary="Move a namespace file or directory")
