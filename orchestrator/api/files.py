@@ -119,7 +119,6 @@ class ExecutionWordView(ExecutionReader):
 
 
 class _FileView(ExecutionReader):
-
     def located(self, request, execution_id: str) -> tuple[StorageURI, int]:
         location = execution_file(readable_execution(request, execution_id), request.query_params.get("path"))
         return location, _size(location)

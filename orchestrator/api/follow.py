@@ -104,8 +104,9 @@ class ChangeWatch:
             with_logs = {execution_id for execution_id, logs in self._followers if logs}
         marks = _fingerprints(followed, with_logs)
         with self._changed:
+            still = {execution_id for execution_id, _ in self._followers}  # some may have left meanwhile
             changed = {execution_id for execution_id, mark in marks.items()
-                       if execution_id in followed and self._marks.get(execution_id) != mark}
+                       if execution_id in still and self._marks.get(execution_id) != mark}
             for execution_id in changed:
                 self._marks[execution_id] = marks[execution_id]
                 self._versions[execution_id] = self._versions.get(execution_id, 0) + 1

@@ -199,3 +199,13 @@ def test_change_notices_of_the_executor_and_indexer_processes_wake_the_watch(clu
     finally:
         watch.unfollow(execution_id, logs=True)
         watch.unfollow("none-yet", logs=True)
+
+
+def test_a_flow_named_follow_or_file_is_still_executed(cluster, staff, namespace):  # noqa: F811
+    """`POST /executions/{namespace}/follow` has the shape of the follow path, and creates an execution."""
+    for name in ("follow", "file"):
+        deploy(staff, PAUSED.replace("id: paused", f"id: {name}"), namespace)
+        response = staff.post(f"/api/v1/executions/{namespace}/{name}")
+        assert response.status_code == 200, response.content
+        assert response.json()["flowId"] == name
+        staff.delete(f"/api/v1/executions/{response.json()['id']}/kill")
