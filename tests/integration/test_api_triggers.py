@@ -372,3 +372,29 @@ def test_a_webhook_switched_off_over_http_answers_the_uniform_404(staff, namespa
     accepted = APIClient().post(url)
     assert accepted.status_code == 200 and accepted.json()["flowId"] == "hooked"
 
+
+
+def test_a_write_grant_lets_a_user_change_the_triggers_of_its_namespaces_only(django_user_model, flows):
+    from django.contrib.auth.models import Group
+
+    from orchestrator.models import NamespaceGrant
+
+    namespace = flows
+    other = f"{namespace}x"
+    deploy(DAILY.format(namespace=other))
+    group = Group.objects.create(name="schedulers")
+    NamespaceGrant.objects.create(group=group, namespace=namespace, write=True)
+    user = django_user_model.objects.create_user("planner", password="planner-password-1")
+    user.groups.add(group)
+    client = APIClient()
+    client.force_authenticate(user)
+
+    listed = client.get("/api/v1/triggers/search", {"q": "daily"}).json()
+    assert {r["triggerContext"]["namespace"] for r in listed["results"]} == {namespace}  # not `other`
+    assert client.put("/api/v1/triggers", {**key(namespace), "disabled": True}, format="json").status_code == 200
+    refused = client.put("/api/v1/triggers", {**key(other, "daily", "daily"), "disabled": True}, format="json")
+    assert refused.status_code == 403 and other in refused.json()["message"]
+    # By query, only the namespaces one may write are touched, whatever the filters say.
+    everywhere = client.post("/api/v1/triggers/set-disabled/by-query?q=daily&disabled=true")
+    assert everywhere.json() == {"count": 1}
+    assert not state(other, "daily", "daily").disabled and state(namespace, "daily", "daily").disabled
