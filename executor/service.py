@@ -18,7 +18,7 @@ import orjson
 from django.db import transaction
 
 from executor import delays, flow_triggers, for_each_item, log_fetch, store, working_directory
-from executor.subflow_restart import restart_subflows
+from executor.restart import restart_subflows
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
