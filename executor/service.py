@@ -18,7 +18,7 @@ import orjson
 from django.db import transaction
 
 from executor import delays, flow_triggers, for_each_item, log_fetch, store, working_directory
-from executor.restart import restart_subflows
+from executor.restart import restart_actions
 from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
@@ -27,7 +27,7 @@ from executor.core.actions import DeleteTaskRun, FetchLogs, ResumeExecution, Sch
 from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
 )
-from executor.core.control import change_state, end_now, kill, replay_runs, restart, resume
+from executor.core.control import change_state, end_now, kill, replay_runs, resume
 from executor.core.decide import ContextRenderer, apply_to_view
 from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.flowables.for_each_item import ITEMS as FOR_EACH_ITEM_BATCHES
@@ -164,7 +164,7 @@ def restart_execution(execution_id: str, revision: int | None = None) -> Executi
     failed task run — which is returned. Raises LookupError when it does not exist and
     NotApplicable when it cannot restart."""
     if revision is None:
-        _act(execution_id, lambda graph, view: restart(graph, view) + restart_subflows(graph, view, restart_execution))
+        _act(execution_id, lambda graph, view: restart_actions(graph, view, restart_execution))
         return None
     execution = Execution.objects.filter(id=execution_id).first()
     if execution is None:

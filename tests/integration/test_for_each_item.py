@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from orchestrator.models import Execution
+from orchestrator.models import Execution, TaskRun
 from orchestrator.repository import create_execution, deploy
 from orchestrator.storage import get_storage, namespace_file_uri
 from tests.harness import finished, wait_for, with_namespace
@@ -243,3 +243,44 @@ def test_restarting_the_parent_restarts_the_failed_batches_and_keeps_the_others(
     assert runs["after"].outputs == {"value": merged}
     assert [json.loads(line)["content"] for line in _read(merged).splitlines()] == [
         "item 0\nitem 1\nitem 2\n", "item 3\nitem 4\nitem 5\n", "item 6\nitem 7\nitem 8\n", "item 9\n"]
+
+
+# Sleeps for a minute while the namespace file `mode.txt` says so.
+DROWSY = """
+id: drowsy
+namespace: tests
+inputs:
+  - id: items
+    type: STRING
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: "{{ read('mode.txt') == 'sleep' ? 'PT60S' : 'PT0S' }}"
+"""
+
+
+def test_restarting_a_killed_parent_restarts_its_killed_subflows(cluster, namespace):
+    from executor.service import kill_execution, restart_execution
+
+    mode = namespace_file_uri(namespace, "mode.txt")
+    get_storage().put(mode, b"sleep")
+    deploy(with_namespace(DROWSY, namespace))
+    flow, _ = deploy(with_namespace(_parent(namespace, "drowsy"), namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: Execution.objects.filter(parent_id=execution.id, state="RUNNING").count() == 4 or None, 60,
+             "the four subflows running")
+    kill_execution(execution.id)
+    wait_for(lambda: all(child.state == "KILLED" for child in Execution.objects.filter(parent_id=execution.id))
+             or None, 60, "the subflows killed")
+    killed = set(Execution.objects.filter(parent_id=execution.id).values_list("id", flat=True))
+
+    get_storage().put(mode, b"wake")
+    restart_execution(execution.id)
+    execution = wait_for(lambda: finished(execution.id), 60, "the restarted parent to end")
+    assert execution.state == "SUCCESS"
+    children = Execution.objects.filter(parent_id=execution.id)
+    assert set(children.values_list("id", flat=True)) == killed
+    assert all(child.state == "SUCCESS" for child in children)
+    # The attempt the kill cut short is recorded, and the restart's attempt has the next number.
+    for nap in TaskRun.objects.filter(execution__parent_id=execution.id, task_id="nap"):
+        assert [attempt["state"]["current"] for attempt in nap.attempts] == ["KILLED", "SUCCESS"]
