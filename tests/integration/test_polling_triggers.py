@@ -5,14 +5,18 @@ fixed time, every wait polls with a deadline."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from orchestrator.flowlang.errors import FlowValidationError
 from orchestrator.models import TERMINAL_VALUES, Execution
 from orchestrator.repository import deploy
 from scheduler.models import TriggerState
-from tests.harness import wait_for
+from tests.harness import ROOT, wait_for
 from tests.httpserver import LocalServer
+from tests.integration.test_local import free_port, local_env, manage
 from tests.integration.test_schedule import settle
 from tests.integration.test_storage import s3_endpoint  # noqa: F401 (the moto S3 server, a fixture)
 
@@ -355,3 +359,35 @@ def test_moved_objects_leave_the_prefix(scheduler, namespace, s3_endpoint, bucke
     assert keys(client, name) == ["archive/report.csv"]
     wait_evaluations(namespace, "objects", 2)
     assert len(executions(namespace)) == 1
+
+
+# --- server local -------------------------------------------------------------------------------
+
+def test_server_local_evaluates_polling_triggers(tmp_path, server):
+    flow = tmp_path / "local-poll.yaml"
+    flow.write_text(f"""id: local-poll
+namespace: tests
+tasks:
+  - id: report
+    type: io.kestra.plugin.core.http.Request
+    uri: "{server.url('/poll/ran')}?code={{{{ trigger.code }}}}"
+triggers:
+  - id: watch
+    type: io.kestra.plugin.core.http.Trigger
+    uri: "{server.url('/poll/local')}"
+    interval: PT1S
+    stopAfter: [SUCCESS]
+""")
+    deployed = manage(tmp_path, "flow", "deploy", str(flow))
+    assert deployed.returncode == 0, deployed.stderr
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "server", "local", "--no-example", "--port", str(free_port())],
+        env=local_env(tmp_path / "home"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )
+    try:
+        wait_for(lambda: server.polls("ran"), 90, "the execution the trigger started to call back")
+    finally:
+        process.terminate()
+        process.wait(20)
+    assert server.polls("local")  # the trigger's call came first
+    assert [path for _, path, _ in server.requests if path.startswith("/poll/ran")] == ["/poll/ran?code=200"]
