@@ -100,13 +100,14 @@ def _switched_off(listeners: list[FlowTriggerListener]) -> set[tuple[str, str, s
 
 
 def _stop_after(execution: Execution, state: str) -> None:
-    """Switch off the Flow trigger that started `execution` when it ends in a state of its
+    """Switch off the trigger that started `execution` — a Flow trigger, and as in Kestra any
+    other (a Schedule at once, not at its next date) — when it ends in a state of the trigger's
     `stopAfter` (its state keeps the execution; enabling it again starts afresh)."""
     from orchestrator.repository import flow_graph
     from scheduler import actions
 
     started_by = execution.trigger or {}
-    if state not in core.DEFAULT_STATES or started_by.get("type") not in core.FLOW_TRIGGER_TYPES:
+    if state not in core.DEFAULT_STATES or not started_by.get("id") or execution.parent_id:
         return
     try:
         graph = flow_graph(execution.namespace, execution.flow_id, execution.flow_revision)

@@ -96,6 +96,7 @@ def stop(namespace: str, flow_id: str, trigger_id: str, execution_id: str, ended
         state.disabled = True
         state.execution_id = execution_id
         state.save(update_fields=["disabled", "execution_id", "updated"])
+        _follow_in_beat(state)
     service.logger.info("trigger %s of %s.%s stops: its execution %s ended %s", trigger_id, namespace, flow_id,
                         execution_id, ended)
     return state

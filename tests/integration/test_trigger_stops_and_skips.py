@@ -135,3 +135,31 @@ def test_dates_whose_inputs_are_refused_are_skipped_on_record(namespace, caplog)
              and TriggerState.objects.get(namespace=namespace).backfill is None, 10, "the backfill to end")
     replayed = ScheduledDate.objects.filter(namespace=namespace, origin__startswith="backfill:")
     assert replayed.count() == 2 and all(key.skipped and key.execution_id is None for key in replayed)
+
+
+FAILING_SCHEDULE = """
+id: failing
+namespace: {namespace}
+tasks:
+  - id: boom
+    type: io.kestra.plugin.core.execution.Fail
+triggers:
+  - id: tick
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "* * * * * *"
+    withSeconds: true
+    stopAfter: [FAILED]
+"""
+
+
+def test_a_schedule_stops_as_soon_as_its_execution_fails(cluster, namespace):
+    from django_celery_beat.models import PeriodicTask
+
+    deploy(FAILING_SCHEDULE.format(namespace=namespace))
+    wait_for(lambda: service.fire(namespace, "failing", "tick"), 10, "a first date to fire", interval=0.1)
+    failed = ended(Execution.objects.get(namespace=namespace).id)
+    assert failed.state == "FAILED"
+    # No evaluation since: the executor step that failed the execution switched the trigger off.
+    stopped = TriggerState.objects.get(namespace=namespace)
+    assert stopped.disabled and stopped.execution_id == failed.id
+    assert not PeriodicTask.objects.get(name=f"harrier schedule {namespace}.failing tick").enabled
