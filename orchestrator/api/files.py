@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import mimetypes
+from contextlib import contextmanager
 from typing import BinaryIO, Iterator
 
 from django.http import StreamingHttpResponse
@@ -24,11 +25,20 @@ from rest_framework.response import Response
 
 from orchestrator.api.access import require
 from orchestrator.api.base import ERRORS, ApiView, whole_number
-from orchestrator.api.errors import bad_request, not_found
+from orchestrator.api.errors import ApiError, bad_request, not_found
 from orchestrator.api.executions import FORM_PARSERS, create_execution
+from orchestrator.api.serializers import Error
 from orchestrator.models import Execution
 from orchestrator.permissions import Right
-from orchestrator.storage import CHUNK_SIZE, InvalidStorageURI, StorageFileNotFound, StorageURI, get_storage, parse_uri
+from orchestrator.storage import (
+    CHUNK_SIZE,
+    InvalidStorageURI,
+    StorageError,
+    StorageFileNotFound,
+    StorageURI,
+    get_storage,
+    parse_uri,
+)
 from orchestrator.storage.uris import execution_location
 
 DEFAULT_PREVIEW_ROWS = 100
@@ -36,6 +46,7 @@ MAX_PREVIEW_ROWS = 5000
 # A preview reads no more than this, however long its lines are.
 MAX_PREVIEW_BYTES = 1024 * 1024
 
+FILE_ERRORS = {**ERRORS, 503: Error}
 _PATH = OpenApiParameter("path", str, required=True, description="the file's `kestra:///…` URI, as the execution's "
                                                                   "outputs give it")
 
@@ -85,11 +96,15 @@ def execution_file(execution: Execution, path: str | None) -> StorageURI:
     return location
 
 
-def _size(location: StorageURI) -> int:
+@contextmanager
+def storage_errors(location: StorageURI) -> Iterator[None]:
+    """A missing file is a 404; a storage that cannot answer (S3 unreachable) a 503 with the reason."""
     try:
-        return get_storage().size(location)
+        yield
     except StorageFileNotFound:
         raise not_found(f"{location.uri!r} does not exist (or was deleted with the execution's files)") from None
+    except StorageError as error:
+        raise ApiError(f"The internal storage cannot serve the file now: {error}", 503) from None
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -121,21 +136,20 @@ class ExecutionWordView(ExecutionReader):
 class _FileView(ExecutionReader):
     def located(self, request, execution_id: str) -> tuple[StorageURI, int]:
         location = execution_file(readable_execution(request, execution_id), request.query_params.get("path"))
-        return location, _size(location)
+        with storage_errors(location):
+            return location, get_storage().size(location)
 
 
 class ExecutionFile(_FileView, ExecutionWordView):
     word = "file"
 
     @extend_schema(operation_id="downloadFileFromExecution", tags=["Executions"], parameters=[_PATH],
-                   responses={(200, "*/*"): OpenApiTypes.BINARY, **ERRORS},
+                   responses={(200, "*/*"): OpenApiTypes.BINARY, **FILE_ERRORS},
                    summary="Download a file of an execution, with the content type its name implies")
     def get(self, request, execution_id: str):
         location, size = self.located(request, execution_id)
-        try:
+        with storage_errors(location):  # deleted since, or the storage went away
             stream = get_storage().get(location)
-        except StorageFileNotFound:  # deleted between the two calls
-            raise not_found(f"{location.uri!r} does not exist") from None
         content_type = mimetypes.guess_type(location.name)[0] or "application/octet-stream"
         response = StreamingHttpResponse(_chunks(stream), content_type=content_type)
         response["Content-Length"] = str(size)
@@ -145,7 +159,7 @@ class ExecutionFile(_FileView, ExecutionWordView):
 
 class ExecutionFileMetas(_FileView):
     @extend_schema(operation_id="getFileMetadatasFromExecution", tags=["Executions"], parameters=[_PATH],
-                   responses={200: FileMetas, **ERRORS}, summary="The size of a file of an execution")
+                   responses={200: FileMetas, **FILE_ERRORS}, summary="The size of a file of an execution")
     def get(self, request, execution_id: str):
         _, size = self.located(request, execution_id)
         return Response({"size": size})
@@ -159,7 +173,7 @@ class ExecutionFilePreview(_FileView):
                                                                             f"{DEFAULT_PREVIEW_ROWS})"),
                                OpenApiParameter("encoding", str, description="the file's text encoding "
                                                                              "(default UTF-8)")],
-                   responses={200: FilePreview, **ERRORS},
+                   responses={200: FilePreview, **FILE_ERRORS},
                    summary="The first lines of a text file of an execution")
     def get(self, request, execution_id: str):
         rows = whole_number(request.query_params.get("maxRows"), "maxRows") or DEFAULT_PREVIEW_ROWS
@@ -168,7 +182,7 @@ class ExecutionFilePreview(_FileView):
                               [{"path": "maxRows", "message": f"at most {MAX_PREVIEW_ROWS}", "line": None}])
         encoding = _encoding(request.query_params.get("encoding") or "UTF-8")
         location, size = self.located(request, execution_id)
-        with get_storage().get(location) as stream:
+        with storage_errors(location), get_storage().get(location) as stream:
             head = stream.read(MAX_PREVIEW_BYTES)
         text, truncated = _first_lines(head, encoding, rows, whole=size <= len(head))
         extension = location.name.rsplit(".", 1)[1].lower() if "." in location.name else ""

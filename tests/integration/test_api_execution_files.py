@@ -158,3 +158,25 @@ def test_files_are_served_from_the_s3_storage(s3_storage, staff, namespace):  # 
     assert b"".join(response.streaming_content) == content
     assert download(staff, execution.id, uri, "/metas").json() == {"size": len(content)}
     assert download(staff, execution.id, uri.replace("big%20data", "other"), "/metas").status_code == 404
+
+
+def test_a_storage_that_cannot_answer_is_a_503_with_the_reason(settings, staff, namespace):  # noqa: F811
+    from orchestrator.models import Execution
+    from orchestrator.repository import now
+    from tests.integration.test_storage import _free_port
+
+    execution = Execution.objects.create(namespace=namespace, flow_id="report", flow_revision=1, state="SUCCESS",
+                                         start_date=now(), updated=now())
+    settings.HARRIER_STORAGE = "s3"
+    settings.HARRIER_S3_ENDPOINT = f"127.0.0.1:{_free_port()}"  # nothing listens there
+    settings.HARRIER_S3_BUCKET = "harrier-api-files"
+    settings.HARRIER_S3_ACCESS_KEY = settings.HARRIER_S3_SECRET_KEY = "testing"
+    settings.HARRIER_S3_SECURE = False
+    reset_storage()
+    try:
+        uri = task_file_uri(namespace, "report", execution.id, "upper", "r1", "out.csv")
+        response = download(staff, execution.id, uri, "/metas")
+        assert response.status_code == 503
+        assert response.json()["message"].startswith("The internal storage cannot serve the file now")
+    finally:
+        reset_storage()
