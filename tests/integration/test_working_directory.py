@@ -370,3 +370,37 @@ tasks:
     kill_execution(execution.id)
     states = {run.task_id: run.state for run in TaskRun.objects.filter(execution_id=execution.id)}
     assert states == {"wd": "KILLED", "quick": "SUCCESS", "slow": "KILLED"}
+
+
+def test_a_killed_working_directory_restarts_whole_in_a_new_attempt(cluster, namespace):
+    from executor.service import kill_execution, restart_execution
+    from orchestrator.storage import get_storage, namespace_file_uri
+
+    mode = namespace_file_uri(namespace, "mode.txt")
+    get_storage().put(mode, b"sleep")
+    flow, _ = deploy(with_namespace(f"""
+id: wd-restart
+namespace: tests
+tasks:
+  - id: wd
+    type: {WD}
+    tasks:
+      - id: first
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{{{ read('mode.txt') }}}}"
+      - id: nap
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: "{{{{ outputs.first.value == 'sleep' ? 'PT60S' : 'PT0S' }}}}"
+""", namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    wait_for(lambda: TaskRun.objects.filter(execution_id=execution.id, task_id="nap", state="RUNNING").exists(),
+             30, "the nap to run")
+    kill_execution(execution.id)
+    get_storage().put(mode, b"wake")
+    restart_execution(execution.id)
+    execution = wait_for(lambda: _ended(execution.id), 60, "the restarted execution to end")
+    assert execution.state == "SUCCESS"
+    runs = {run.task_id: run for run in TaskRun.objects.filter(execution_id=execution.id)}
+    assert sorted(runs) == ["first", "nap", "wd"]  # the killed attempt's task runs were removed
+    assert [attempt["state"]["current"] for attempt in runs["wd"].attempts] == ["KILLED", "SUCCESS"]
+    assert runs["first"].outputs == {"value": "wake"} and runs["nap"].state == "SUCCESS"
