@@ -51,6 +51,20 @@ tasks:
     errorMessage: broken on purpose
 """
 
+WIDE = """
+id: wide
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ range(1, 120) | json }}"
+    concurrencyLimit: 0
+    tasks:
+      - id: item
+        type: io.kestra.plugin.core.debug.Return
+        format: "v{{ taskrun.value }}"
+"""
+
 NO_INLINE_FORMS = {"revisions-TOTAL_FORMS": "0", "revisions-INITIAL_FORMS": "0",
                    "revisions-MIN_NUM_FORMS": "0", "revisions-MAX_NUM_FORMS": "1000"}
 
@@ -224,6 +238,18 @@ def test_executions_are_found_by_id_or_namespace(cluster, staff, namespace):
         assert here.id in listed and below.id in listed and elsewhere.id not in listed
     listed = page(staff.get("/admin/orchestrator/execution/", {"q": below.id}))
     assert below.id in listed and here.id not in listed
+
+
+def test_a_wide_execution_lists_its_first_task_runs_and_says_how_many_it_has(cluster, staff, namespace):
+    from orchestrator.admin import TASK_RUNS_SHOWN
+
+    execution = start(namespace, WIDE)
+    in_state(execution.id, "SUCCESS")
+    total = execution.task_runs.count()
+    assert total > TASK_RUNS_SHOWN
+    shown = page(staff.get(f"/admin/orchestrator/execution/{execution.id}/change/"))
+    assert f"{total}: the first {TASK_RUNS_SHOWN} are listed below" in shown
+    assert shown.count('class="field-attempt_states"') == TASK_RUNS_SHOWN
 
 
 def test_refused_actions_are_messages_and_change_nothing(cluster, staff, namespace):
