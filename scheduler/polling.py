@@ -106,7 +106,11 @@ def sync_flow(flow: Flow, flow_enabled: bool) -> set[str]:
             continue
         changed: dict[str, Any] = {}
         if state.kind != POLLING_KIND:  # the id was another kind of trigger before
-            changed.update(kind=POLLING_KIND, next_date=moment, poll_state=None, backfill=None)
+            from scheduler.service import remove_periodic_task
+
+            remove_periodic_task(flow.namespace, flow.flow_id, trigger.id)
+            changed.update(kind=POLLING_KIND, next_date=moment, poll_state=None, backfill=None, locked_until=None,
+                           locked_by="")
         if state.declared_enabled != enabled:
             changed["declared_enabled"] = enabled
         if changed:

@@ -166,9 +166,13 @@ def forget_flow(namespace: str, flow_id: str) -> None:
 
 
 def remove_trigger(namespace: str, flow_id: str, trigger_id: str) -> None:
+    TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id).delete()
+    remove_periodic_task(namespace, flow_id, trigger_id)
+
+
+def remove_periodic_task(namespace: str, flow_id: str, trigger_id: str) -> None:
     from django_celery_beat.models import PeriodicTask
 
-    TriggerState.objects.filter(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id).delete()
     for task in PeriodicTask.objects.filter(name=task_name(namespace, flow_id, trigger_id)):
         task.delete()  # one by one: the delete signal tells running beats their schedule changed
 
@@ -188,6 +192,10 @@ def _ensure_state(trigger: ScheduleTrigger, enabled: bool) -> TriggerState:
         except ValueError as error:
             logger.warning("trigger %s of %s.%s: its backfill is ignored: %s", trigger.id, trigger.namespace,
                            trigger.flow_id, error)
+    if state.kind != SCHEDULE_KIND:  # the id was another kind of trigger: it fires from now on
+        state.kind, state.last_date, state.poll_state = SCHEDULE_KIND, max(state.last_date, moment), None
+        state.locked_until, state.locked_by = None, ""
+        changed += ["kind", "last_date", "poll_state", "locked_until", "locked_by"]
     if state.declared_enabled != enabled:
         if enabled:
             # Dates that passed while the flow or the trigger was disabled are not owed.

@@ -391,3 +391,28 @@ triggers:
         process.wait(20)
     assert server.polls("local")  # the trigger's call came first
     assert [path for _, path, _ in server.requests if path.startswith("/poll/ran")] == ["/poll/ran?code=200"]
+
+
+def test_a_trigger_id_that_changes_kind_follows_its_new_type(namespace):
+    from django_celery_beat.models import PeriodicTask
+
+    schedule = f"""id: switching
+namespace: {namespace}
+tasks:
+  - id: t
+    type: io.kestra.plugin.core.log.Log
+    message: hi
+triggers:
+  - id: watch
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 3 * * *"
+"""
+    polling = schedule.replace("type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"0 3 * * *\"",
+                               "type: io.kestra.plugin.core.http.Trigger\n    uri: http://example.com")
+    beat_task = PeriodicTask.objects.filter(name=f"harrier schedule {namespace}.switching watch")
+    deploy(schedule)
+    assert state_of(namespace, "switching").kind == "schedule" and beat_task.exists()
+    deploy(polling)
+    assert state_of(namespace, "switching").kind == "polling" and not beat_task.exists()
+    deploy(schedule)
+    assert state_of(namespace, "switching").kind == "schedule" and beat_task.exists()
