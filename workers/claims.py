@@ -26,6 +26,11 @@ def claim_key(task_run_id: str, attempt: int) -> str:
     return f"harrier:claim:{task_run_id}:{attempt}"
 
 
+def poll_claim_key(evaluation_id: str) -> str:
+    """A polling trigger's evaluation, taken by the first worker that gets a copy of its job."""
+    return f"harrier:claim:poll:{evaluation_id}"
+
+
 def result_key(task_run_id: str, attempt: int) -> str:
     return f"harrier:result:{task_run_id}:{attempt}"
 

@@ -21,7 +21,7 @@ from orchestrator.templating import TemplateError
 from scheduler import triggers
 from scheduler.triggers.polling_base import RAW_PROPERTIES
 from workers import liveness
-from workers.claims import get_claims
+from workers.claims import get_claims, poll_claim_key
 from workers.context import RunContext, TaskFailure, iso_now
 from workers.runtime import describe_validation_error
 from workers.triggers import Evaluation
@@ -41,7 +41,7 @@ def handle_poll(job: messages.PollJob) -> None:
                     job["evaluationId"], job["trigger"].get("id"))
         return
     # A copy of the job (redelivered by the broker) finds the evaluation taken.
-    if not get_claims().claim(f"harrier:poll:{job['evaluationId']}", liveness.worker_id()):
+    if not get_claims().claim(poll_claim_key(job["evaluationId"]), liveness.worker_id()):
         return
     start = iso_now()
     evaluation = evaluate(job, left)

@@ -18,7 +18,7 @@ DEFAULT_CONDITION = "{{ response.statusCode < 400 }}"
 class HttpTriggerProperties(PollingProperties):
     uri: str = Field(min_length=1, description="The URL to call.")
     method: Literal[METHODS] | None = None
-    headers: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
     body: str | None = None
     formData: dict[str, Any] | None = None
     contentType: str | None = None
