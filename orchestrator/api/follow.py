@@ -52,6 +52,7 @@ NOTICE_BURST = 0.05
 # A line may be stored after lines logged later than it (workers send batches): each read looks
 # this far back before the newest line already sent.
 LATE_LINES = timedelta(seconds=30)
+LINES_PER_READ = 2000
 SSE_RESPONSES = {(200, "text/event-stream"): OpenApiTypes.STR, **ERRORS, 503: Error}
 
 
@@ -293,8 +294,8 @@ def log_events(execution_id: str) -> Callable[[ChangeWatch, int], Iterator[bytes
         cursor = LogCursor(execution_id)
         ended_at = None
         while True:
-            lines, state = _released(cursor.read)
-            yield from (event("progress", log_json(line)) for line in lines)
+            state = _released(cursor.state)
+            yield from cursor.events()
             if state is None or State(state).is_terminal:
                 ended_at = ended_at or time.monotonic()
                 limit = min(deadline, ended_at + settings.HARRIER_FOLLOW_LOG_GRACE_SECONDS)
@@ -303,8 +304,7 @@ def log_events(execution_id: str) -> Callable[[ChangeWatch, int], Iterator[bytes
             version = yield from _until_change(changes, execution_id, version, limit)
             if version is None:
                 if ended_at is not None:  # a last look: a line stored since the last tick
-                    lines, _ = _released(cursor.read)
-                    yield from (event("progress", log_json(line)) for line in lines)
+                    yield from cursor.events()
                 return
     return events
 
@@ -318,18 +318,24 @@ class LogCursor:
         self.sent: set[str] = set()
         self.newest: datetime | None = None
 
-    def read(self) -> tuple[list[LogEntry], str | None]:
-        """The lines not sent yet, in order of time, and the execution's state (None when
-        deleted)."""
+    def state(self) -> str | None:
+        """The execution's state (None when it was deleted)."""
+        return Execution.objects.filter(id=self.execution_id).values_list("state", flat=True).first()
+
+    def events(self) -> Iterator[bytes]:
+        """An event for each line not sent yet, in order of time, read in pieces (an execution's
+        first read may hold many lines); the database connection is given back afterwards."""
         lines = LogEntry.objects.filter(execution_id=self.execution_id)
         if self.newest is not None:
             lines = lines.filter(timestamp__gte=self.newest - LATE_LINES)
-        state = Execution.objects.filter(id=self.execution_id).values_list("state", flat=True).first()
-        fresh = [line for line in lines.order_by("timestamp", "id") if line.id not in self.sent]
-        self.sent.update(line.id for line in fresh)
-        if fresh:
-            self.newest = max(self.newest or fresh[-1].timestamp, fresh[-1].timestamp)
-        return fresh, state
+        try:
+            for line in lines.order_by("timestamp", "id").iterator(chunk_size=LINES_PER_READ):
+                if line.id not in self.sent:
+                    self.sent.add(line.id)
+                    self.newest = line.timestamp if self.newest is None else max(self.newest, line.timestamp)
+                    yield event("progress", log_json(line))
+        finally:
+            connection.close()
 
 
 def sse_response(stream: EventStream) -> StreamingHttpResponse:

@@ -209,3 +209,23 @@ def test_a_flow_named_follow_or_file_is_still_executed(cluster, staff, namespace
         assert response.status_code == 200, response.content
         assert response.json()["flowId"] == name
         staff.delete(f"/api/v1/executions/{response.json()['id']}/kill")
+
+
+def test_the_logs_of_an_ended_execution_with_many_lines_are_all_sent_in_order(staff, namespace, quick_streams):  # noqa: F811
+    from datetime import timedelta
+
+    from orchestrator.models import Execution, LogEntry
+    from orchestrator.repository import now
+
+    moment = now()
+    execution = Execution.objects.create(namespace=namespace, flow_id="many", flow_revision=1, state="SUCCESS",
+                                         start_date=moment, updated=moment)
+    count = 5 * follow.LINES_PER_READ // 2
+    LogEntry.objects.bulk_create([
+        LogEntry(execution_id=execution.id, namespace=namespace, flow_id="many", level="INFO", message=f"line {i}",
+                 timestamp=moment + timedelta(milliseconds=i))
+        for i in range(count)
+    ])
+    lines = [data["message"] for name, data in read_stream(staff.get(f"/api/v1/logs/{execution.id}/follow"))
+             if name == "progress"]
+    assert lines == [f"line {i}" for i in range(count)]
