@@ -176,6 +176,20 @@ def test_an_invalid_flow_is_refused_with_its_problems_and_nothing_changes(staff,
     assert not Flow.objects.filter(namespace="elsewhere").exists()
 
 
+def test_what_users_wrote_is_shown_as_text_never_as_markup(staff, namespace):
+    hostile = "<script>alert(1)</script>"
+    source = with_namespace(SCHEDULED, namespace) + f'description: "{hostile}"\n'
+    add_flow(staff, source)
+    flow = Flow.objects.get(namespace=namespace, flow_id="nightly")
+    revision = FlowRevision.objects.get(head=flow)
+    staff.post("/admin/orchestrator/kvstoreentry/", {"namespace": namespace, "key": "k", "type": "STRING",
+                                                     "value": hostile, "description": hostile})
+    for url in (f"/admin/orchestrator/flow/{flow.pk}/change/", f"/admin/orchestrator/flowrevision/{revision.pk}/change/",
+                f"/admin/orchestrator/kvstoreentry/?namespace={namespace}&key=k"):
+        raw = staff.get(url).content.decode()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw and hostile not in raw
+
+
 def test_deleting_a_flow_in_the_admin_marks_it_deleted_and_keeps_its_revisions(staff, namespace):
     add_flow(staff, with_namespace(SCHEDULED, namespace))
     flow = Flow.objects.get(namespace=namespace, flow_id="nightly")
