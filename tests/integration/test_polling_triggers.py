@@ -281,6 +281,36 @@ triggers:
     assert [row["name"] for row in second.trigger["variables"]["rows"]] == ["pie"]
 
 
+def test_a_query_can_give_its_first_row_or_store_its_rows(scheduler, namespace, source_database):
+    source, url = source_database
+    template = """
+id: {flow_id}
+namespace: {namespace}
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.debug.Return
+    format: "{format}"
+triggers:
+  - id: watch
+    type: io.kestra.plugin.jdbc.postgresql.Trigger
+    url: {url}
+    username: postgres
+    sql: UPDATE orders SET processed = true WHERE NOT processed AND name LIKE '{prefix}%' RETURNING id, name
+    fetchType: {fetch_type}
+    interval: PT1S
+"""
+    deploy(template.format(flow_id="first-row", namespace=namespace, url=url, prefix="one-", fetch_type="FETCH_ONE",
+                           format="{{ trigger.size }} {{ trigger.row.name }}"))
+    deploy(template.format(flow_id="stored", namespace=namespace, url=url, prefix="store-", fetch_type="STORE",
+                           format="{{ read(trigger.uri) | trim }}"))
+    source.execute("INSERT INTO orders (name) VALUES ('one-a'), ('store-b'), ('store-c')")
+    done = wait_for(lambda: ended(namespace, 2), 60, "both executions")
+    outputs = {e.flow_id: e.task_runs.get(task_id="show").outputs["value"] for e in done}
+    assert outputs["first-row"] == "1 one-a"
+    lines = sorted(outputs["stored"].splitlines())
+    assert lines == ['{"id":2,"name":"store-b"}', '{"id":3,"name":"store-c"}']
+
+
 # --- S3 / MinIO ---------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -65,3 +65,12 @@ def test_column_values_become_json(value, expected):
 ])
 def test_fetch_type_reads_the_deprecated_booleans_as_kestra_does(trigger, expected):
     assert fetch_type(trigger) == expected
+
+
+def test_with_private_destinations_denied_a_private_database_is_refused(settings):
+    settings.HARRIER_HTTP_DENY_PRIVATE = True
+    with pytest.raises(TaskFailure, match=r"127\.0\.0\.1 \(127\.0\.0\.1\) is refused"):
+        _connection_settings(props("jdbc:postgresql://127.0.0.1:5432/shop"), seconds_left=10)
+    settings.HARRIER_HTTP_ALLOW_NETWORKS = "127.0.0.0/8, ::1"
+    allowed = _connection_settings(props("jdbc:postgresql://localhost:5432/shop"), seconds_left=10)
+    assert allowed["hostaddr"] in ("127.0.0.1", "::1")  # connected to by the address that was checked
