@@ -5,6 +5,10 @@ and its output file downloaded."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import threading
 import uuid
 from typing import Iterator
 
@@ -12,7 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.harness import wait_for
+from tests.harness import ROOT, wait_for
+from tests.integration.test_local import local_env
 from tests.integration.test_storage import _free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -190,3 +195,41 @@ def test_a_stopped_webserver_leaves_no_server_behind(cluster):
     cluster.stop("webserver-stopped")
     assert process.returncode is not None
     wait_for(lambda: not answers(), 20, "the port to be closed", interval=0.2)
+
+
+def test_server_local_streams_each_event_as_it_happens(tmp_path):
+    """`server local` (waitress, everything in one process, SQLite) sends each event when it
+    happens, not once the stream ends: an event arrives while the execution still runs."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "server", "local", "--port", str(port), "--no-example"],
+        env=local_env(tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
+    try:
+        wait_for(lambda: any("Press Ctrl-C" in line for line in lines), 90, "server local to start")
+        password = re.search(r"Admin user created: admin / (\S+)", "".join(lines)).group(1)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=("admin", password), timeout=30) as api:
+            source = FLOW.format(namespace="company.team")
+            assert api.post("/api/v1/flows", content=source, headers={"Content-Type": "application/x-yaml"}
+                            ).status_code == 200
+            created = api.post("/api/v1/executions/company.team/shout", files={"data": ("a.txt", b"quiet\n")})
+            execution_id = created.json()["id"]
+            with api.stream("GET", f"/api/v1/executions/{execution_id}/follow") as response:
+                first_running = None
+                for name, data in events(response):
+                    if name == "progress" and data["state"]["current"] == "RUNNING" and first_running is None:
+                        first_running = data
+                        # received while the execution still runs (its Sleep takes a second)
+                        assert api.get(f"/api/v1/executions/{execution_id}").json()["state"]["current"] == "RUNNING"
+                    if name == "end":
+                        final = data
+                        break
+            assert first_running is not None
+            assert final["state"]["current"] == "SUCCESS"
+            output = next(run for run in final["taskRunList"] if run["taskId"] == "upper")["outputs"]["uri"]
+            assert api.get(f"/api/v1/executions/{execution_id}/file", params={"path": output}).text == "QUIET\n"
+    finally:
+        process.terminate()
+        process.wait(20)
