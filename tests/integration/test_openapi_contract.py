@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import FlakyFailure, Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.result import Err
@@ -191,6 +191,13 @@ def malformable(operation) -> bool:
                                        for parameter in raw.get("parameters", []))
 
 
+def described(error: BaseException) -> str:
+    """What went wrong; for a failure hypothesis could not repeat, also what that failure was."""
+    if isinstance(error, FlakyFailure):
+        return "\n".join([str(error), *map(described, error.exceptions)])
+    return str(error)
+
+
 def failures_of(operation) -> list[str]:
     """Call one operation with generated requests, valid ones then malformed ones; answer what
     schemathesis reports."""
@@ -211,7 +218,7 @@ def failures_of(operation) -> list[str]:
         # schemathesis raises its findings as a BaseExceptionGroup; each operation's are collected
         # and all are reported together.
         except (Exception, BaseExceptionGroup) as error:  # noqa: BLE001
-            failures.append(f"{operation.label} ({mode.value}):\n{error}")
+            failures.append(f"{operation.label} ({mode.value}):\n{described(error)}")
     return failures
 
 
