@@ -355,7 +355,7 @@ class Step:
                 views[other.id] = _run_view(other)
             # A WorkingDirectory's tasks.
             views.update((child.id, _run_view(child)) for child in (*self.created, *self.settled))
-        dispatches = self._deferred_dispatches(graph, rows)
+        dispatches: list[Dispatch] = []
         fired_kinds: dict[str, str] = {}
         for delay in fired:
             if delay.kind.startswith(SLA_DELAY) and delay.task_run_id is None:
@@ -368,6 +368,7 @@ class Step:
             if dispatch is not None:
                 dispatches.append(dispatch)
                 views[dispatch.task_run_id] = _run_view(self.full[dispatch.task_run_id])
+        dispatches += self._deferred_dispatches(graph, rows)
         view = replace(self._view(tuple(views.values())), fired=fired_kinds)
         return self._apply(graph, view, decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self)),
                            dispatches)
@@ -652,9 +653,7 @@ class Step:
             self.deleted = set()
         created_ids = {run.id for run in self.created}
         store.insert_runs(self.created)
-        # One UPDATE per changed row: a step changes one or two rows.
-        for run_id in sorted(self.changed - created_ids):
-            store.update_run(self.full[run_id])
+        store.update_runs(self.full[run_id] for run_id in sorted(self.changed - created_ids))
         self.created, self.changed = [], set()
 
     def _save_execution(self, logs: list[LogEntry]) -> None:

@@ -200,12 +200,20 @@ def insert_runs(runs: list[TaskRun]) -> None:
 _UPDATABLE = ("state", "state_history", "attempts", "attempt_count", "outputs", "dispatched")
 
 
+_UPDATE_RUN = f"UPDATE {_RUN_TABLE} SET {', '.join(f'{name} = %s' for name in _UPDATABLE)} WHERE id = %s"
+
+
 def update_run(run: TaskRun) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_RUN_TABLE} SET {', '.join(f'{name} = %s' for name in _UPDATABLE)} WHERE id = %s",
-            [*_run_values(run, _UPDATABLE), run.id],
-        )
+    update_runs([run])
+
+
+def update_runs(runs: Iterable[TaskRun]) -> None:
+    """One UPDATE per task run, sent as one batch: the statement is prepared once, however many
+    results a step applies (thousands, when a wide loop's results are applied together)."""
+    values = [[*_run_values(run, _UPDATABLE), run.id] for run in runs]
+    if values:
+        with connection.cursor() as cursor:
+            cursor.executemany(_UPDATE_RUN, values)
 
 
 def mark_dispatched(execution_id: str, ids: list[str], moment: datetime) -> None:
