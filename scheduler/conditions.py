@@ -41,17 +41,17 @@ def holds(condition: Mapping[str, Any], date: datetime, render: Render) -> bool:
     return judge(condition, date, render)
 
 
-def problems(conditions: list[Mapping[str, Any]] | None) -> list[str]:
-    """What keeps these conditions from being judged, found at deploy time."""
+def problems(conditions: list[Mapping[str, Any]] | None, on: str = "a Schedule trigger") -> list[str]:
+    """What keeps these conditions from being judged, found at deploy time (`on` names the trigger kind)."""
     found: list[str] = []
     for condition in conditions or ():
         name = short_name(str(condition.get("type", "")))
         if name not in _JUDGES:
-            found.append(f"condition {condition.get('type')!r} cannot be used on a Schedule trigger; "
+            found.append(f"condition {condition.get('type')!r} cannot be used on {on}; "
                          f"use one of {', '.join(sorted(_JUDGES))}")
             continue
         if name in ("Not", "Or"):
-            found.extend(problems(condition.get("conditions")))
+            found.extend(problems(condition.get("conditions"), on))
         for key, allowed in (("dayOfWeek", DAYS_UPPER), ("dayInMonth", (*ORDINALS, "LAST"))):
             value = condition.get(key)
             if value is not None and str(value).upper() not in allowed:

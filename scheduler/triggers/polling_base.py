@@ -35,6 +35,17 @@ class PollingProperties(TriggerBase):
             raise ValueError(f"an interval of {value!r} is too short: at least PT1S")
         return value
 
+    @field_validator("conditions")
+    @classmethod
+    def _judgeable(cls, value: Any) -> Any:
+        # Judged by the scheduler when a result arrives: the date conditions and Expression.
+        from scheduler.conditions import problems
+
+        found = problems([condition.model_dump() for condition in value or ()], on="a polling trigger")
+        if found:
+            raise ValueError("; ".join(found))
+        return value
+
 
 def interval_of(trigger: dict[str, Any]) -> timedelta:
     return parse_duration(trigger.get("interval")) or DEFAULT_INTERVAL

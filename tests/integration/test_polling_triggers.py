@@ -98,6 +98,19 @@ def test_fires_only_when_the_response_condition_holds(scheduler, namespace, serv
     assert len(executions(namespace)) == 1
 
 
+def test_conditions_are_judged_on_what_the_evaluation_found(scheduler, namespace, server):
+    server.answer("judged", 200, {"ready": True})
+    condition = ("    conditions:\n      - type: io.kestra.plugin.core.condition.Expression\n"
+                 "        expression: \"{{ trigger.code == 201 }}\"\n")
+    deploy(http_flow(namespace, server.url("/poll/judged"), condition="{{ response.statusCode < 400 }}",
+                     extra=condition))
+    wait_for(lambda: results_applied(namespace, server, "judged", 3), 60, "three evaluations")
+    assert executions(namespace) == []  # the response condition holds, the trigger's condition does not
+    server.answer("judged", 201, {"ready": True})
+    execution = wait_for(lambda: ended(namespace, 1), 60, "an execution once the condition holds")[0]
+    assert execution.trigger["variables"]["code"] == 201
+
+
 def test_interval_is_honoured_within_a_second(scheduler, namespace, server):
     deploy(http_flow(namespace, server.url("/poll/spacing"), interval="PT2S"))
     wait_for(lambda: len(server.polls("spacing")) >= 6, 60, "six evaluations")
@@ -178,6 +191,9 @@ def test_the_lease_of_a_dead_workers_evaluation_expires(short_lease_scheduler, n
      "triggers[0].method (line 11): expected one of 'GET', 'POST'"),
     ("type: io.kestra.plugin.core.http.Trigger\n    interval: PT5S",
      "triggers[0].uri"),
+    ("type: io.kestra.plugin.core.http.Trigger\n    uri: http://example.com\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: a\n        flowId: b",
+     "cannot be used on a polling trigger; use one of"),
     ("type: io.kestra.plugin.aws.s3.Trigger\n    bucket: in\n    action: MOVE",
      "action MOVE needs `moveTo`"),
     ("type: io.kestra.plugin.minio.Trigger\n    endpoint: http://minio:9000\n    bucket: in\n    action: NONE\n"
