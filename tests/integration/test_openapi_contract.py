@@ -195,7 +195,7 @@ def described(error: BaseException) -> str:
     """What went wrong; for a failure hypothesis could not repeat, also what that failure was."""
     if isinstance(error, FlakyFailure):
         return "\n".join([str(error), *map(described, error.exceptions)])
-    return str(error)
+    return str(error) or repr(error)
 
 
 def failures_of(operation) -> list[str]:
