@@ -39,10 +39,12 @@ class InputError(TypedDict):
 
 
 class InvalidInputs(ValueError):
-    """The given inputs were refused. `errors` lists every problem, one {input, message} each."""
+    """The given inputs were refused. `errors` lists every problem, one {input, message} each;
+    `accepted` holds the inputs that were read before, as they would be stored (SECRETs sealed)."""
 
-    def __init__(self, errors: Iterable[InputError]) -> None:
+    def __init__(self, errors: Iterable[InputError], accepted: Mapping[str, Any] | None = None) -> None:
         self.errors: list[InputError] = list(errors)
+        self.accepted: dict[str, Any] = dict(accepted or {})
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -91,7 +93,7 @@ def resolve_inputs(
             if not (upstream_failed and isinstance(error.__cause__, TemplateError)):
                 errors.append({"input": name, "message": str(error)})
     if errors:
-        raise InvalidInputs(errors)
+        raise InvalidInputs(errors, accepted=resolved)
     return resolved
 
 

@@ -152,12 +152,7 @@ def create_execution(
     `missing_inputs_allowed` (Flow triggers), required inputs nobody gave stay null. An
     `execution_id` chosen beforehand (a polling trigger's evaluation stored files under it) makes
     a second creation fail with IntegrityError."""
-    flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
-    if flow is None:
-        raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
-    if flow.disabled:
-        raise FlowDisabled(f"flow {namespace}.{flow_id} is disabled: enable it to run it")
-    revision = revision or flow.revision
+    revision = revision or _startable_flow(namespace, flow_id).revision
     graph = flow_graph(namespace, flow_id, revision)
     moment = now()
     execution_id = execution_id or new_id()
@@ -180,6 +175,31 @@ def create_execution(
     except BaseException:
         input_files.discard(uploads.values())
         raise
+
+
+def create_failed_execution(namespace: str, flow_id: str, *, error: str, inputs: Mapping[str, Any] | None = None,
+                            labels: Any = None, trigger: Mapping[str, Any] | None = None) -> Execution:
+    """Store an execution of the flow's current revision that failed before it could start (its
+    trigger's inputs were refused), as Kestra does: CREATED then FAILED at once, `error` as an
+    ERROR log line on it, and what its end fires fired in this transaction. `inputs` are values
+    checked already (SECRETs sealed): what was read of them. Raises FlowNotFound, FlowDisabled."""
+    flow = _startable_flow(namespace, flow_id)
+    graph = flow_graph(namespace, flow_id, flow.revision)
+    moment = now()
+    with transaction.atomic():
+        execution = _stored_execution(namespace, flow_id, flow.revision, graph, moment, new_id(), dict(inputs or {}),
+                                      labels, trigger, None)
+        _fail_at_creation(execution, error, moment)
+    return execution
+
+
+def _startable_flow(namespace: str, flow_id: str) -> Flow:
+    flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
+    if flow is None:
+        raise FlowNotFound(f"flow {namespace}.{flow_id} does not exist")
+    if flow.disabled:
+        raise FlowDisabled(f"flow {namespace}.{flow_id} is disabled: enable it to run it")
+    return flow
 
 
 def delete_execution_files(namespace: str, flow_id: str, execution_id: str) -> None:
@@ -236,37 +256,57 @@ def _insert_execution(namespace: str, flow_id: str, revision: int, graph: FlowGr
         "flow": {"id": flow_id, "namespace": namespace, "revision": revision},
         "execution": {"id": execution_id, "startDate": iso(moment)}, "inputs": typed_inputs, **ambient(),
     })
-    given = labels_list(labels)
-    if not any(label["key"] == CORRELATION_LABEL for label in given):
-        # The first execution of a chain (subflows, flow triggers) names the whole chain.
-        given.append({"key": CORRELATION_LABEL, "value": execution_id})
     with transaction.atomic():
-        execution = Execution.objects.create(
-            id=execution_id,
-            namespace=namespace,
-            flow_id=flow_id,
-            flow_revision=revision,
-            state=State.CREATED.value,
-            state_history=[{"state": State.CREATED.value, "date": iso(moment)}],
-            inputs=typed_inputs,
-            labels=merge_labels(labels_list(graph.data.get("labels")), given),
-            trigger=dict(trigger) if trigger else None,
-            parent_id=parent_id,
-            start_date=moment,
-            updated=moment,
-        )
+        execution = _stored_execution(namespace, flow_id, revision, graph, moment, execution_id, typed_inputs, labels,
+                                      trigger, parent_id)
         if failed_check is not None:  # FAIL_EXECUTION: stored, and ended at once with the reason
-            execution.state = State.FAILED.value
-            execution.state_history.append({"state": State.FAILED.value, "date": iso(moment)})
-            execution.end_date = moment
-            execution.save(update_fields=["state", "state_history", "end_date"])
-            LogEntry.objects.create(execution_id=execution_id, namespace=namespace, flow_id=flow_id, level="ERROR",
-                                    message=f"Check failed: {failed_check}", timestamp=moment)
+            _fail_at_creation(execution, f"Check failed: {failed_check}", moment)
             return execution
         transaction.on_commit(
             lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, messages.evaluate(execution_id))
         )
     return execution
+
+
+def _stored_execution(namespace: str, flow_id: str, revision: int, graph: FlowGraph, moment: datetime,
+                      execution_id: str, typed_inputs: dict[str, Any], labels: Any,
+                      trigger: Mapping[str, Any] | None, parent_id: str | None) -> Execution:
+    """The new execution's row, in CREATED, with the flow's labels under the given ones."""
+    given = labels_list(labels)
+    if not any(label["key"] == CORRELATION_LABEL for label in given):
+        # The first execution of a chain (subflows, flow triggers) names the whole chain.
+        given.append({"key": CORRELATION_LABEL, "value": execution_id})
+    return Execution.objects.create(
+        id=execution_id,
+        namespace=namespace,
+        flow_id=flow_id,
+        flow_revision=revision,
+        state=State.CREATED.value,
+        state_history=[{"state": State.CREATED.value, "date": iso(moment)}],
+        inputs=typed_inputs,
+        labels=merge_labels(labels_list(graph.data.get("labels")), given),
+        trigger=dict(trigger) if trigger else None,
+        parent_id=parent_id,
+        start_date=moment,
+        updated=moment,
+    )
+
+
+def _fail_at_creation(execution: Execution, message: str, moment: datetime) -> None:
+    """End a new execution FAILED before it ran, `message` as an ERROR log line on it. It never
+    reaches the executor, so what an execution's end fires is fired here, in the transaction
+    that stores it (the row is not visible to anyone else yet): the Flow triggers listening for
+    FAILED, and the `stopAfter` of the trigger that started it."""
+    from executor.flow_triggers import on_state_change
+
+    execution.state = State.FAILED.value
+    execution.state_history.append({"state": State.FAILED.value, "date": iso(moment)})
+    execution.end_date = moment
+    execution.save(update_fields=["state", "state_history", "end_date"])
+    logs = [LogEntry(execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+                     level="ERROR", message=message, timestamp=moment)]
+    on_state_change(execution, execution.state, len(execution.state_history) - 1, moment, logs)
+    LogEntry.objects.bulk_create(logs)
 
 
 def _run_checks(checks: Any, context: Mapping[str, Any]) -> str | None:

@@ -116,7 +116,7 @@ class TriggerStateAdmin(admin.ModelAdmin):
 
 @admin.register(ScheduledDate)
 class ScheduledDateAdmin(admin.ModelAdmin):
-    list_display = ("namespace", "flow_id", "trigger_id", "date", "origin", "execution_id", "skipped", "created")
+    list_display = ("namespace", "flow_id", "trigger_id", "date", "origin", "execution_id", "created")
     list_filter = ("origin",)
     search_fields = ("namespace", "flow_id", "trigger_id", "execution_id")
     readonly_fields = [f.name for f in ScheduledDate._meta.fields]

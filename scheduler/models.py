@@ -66,9 +66,8 @@ class ScheduledDate(models.Model):
     trigger_id = models.CharField(max_length=256)
     date = models.DateTimeField()
     origin = models.CharField(max_length=64, default="schedule")
+    # The date's execution: FAILED at once when the trigger's inputs were refused.
     execution_id = models.CharField(max_length=32, null=True, blank=True)
-    # Why no execution was started for this date (its inputs were refused…); empty when one was.
-    skipped = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

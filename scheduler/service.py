@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from orchestrator.inputs import InvalidInputs
 from orchestrator.models import Execution, Flow, TERMINAL_VALUES
 from orchestrator.repository import now
 from scheduler import FIRE_TASK, SCHEDULER_QUEUE, SWEEP_TASK, conditions, planning
@@ -377,14 +378,18 @@ def _evaluate(state: TriggerState) -> int:
         logger.info("trigger %s of %s.%s passes over dates up to %s", state.trigger_id, state.namespace,
                     state.flow_id, iso(decided.skip_to))
         state.last_date = decided.skip_to
-    fired = 0
+    fired, held = 0, False
     for date in decided.fire:
-        fired += _fire_date(state, trigger, date, "schedule", trigger.data.get("inputs"), trigger.data.get("labels"))
+        execution = _fire_date(state, trigger, date, "schedule", trigger.data.get("inputs"),
+                               trigger.data.get("labels"))
         state.last_date = date
-        if fired and not trigger.allow_concurrent:
-            break  # the next date waits for this execution
+        if execution is not None:
+            fired += 1
+            held = _holds_back(trigger, execution)
+            if held:
+                break
     fields = ["last_date", "next_date", "evaluated_at", "execution_id", "updated"]
-    if state.backfill and not state.backfill.get("paused") and not (busy or (fired and not trigger.allow_concurrent)):
+    if state.backfill and not state.backfill.get("paused") and not (busy or held):
         fired += _advance_backfill(state, trigger, moment)
         fields.append("backfill")  # only then: a pause asked meanwhile is not written over
     state.next_date = trigger.calendar.next_after(state.last_date)
@@ -406,16 +411,26 @@ def _advance_backfill(state: TriggerState, trigger: ScheduleTrigger, moment: dat
     end = parse_iso(backfill["end"]) if backfill.get("end") else None
     fired = 0
     for date in planning.backfill_dates(trigger.calendar, cursor, end, moment, planning.BATCH):
-        fired += _fire_date(state, trigger, date, f"backfill:{backfill['id']}",
-                            backfill.get("inputs") or trigger.data.get("inputs"),
-                            _merged_labels(trigger.data.get("labels"), backfill.get("labels")))
+        execution = _fire_date(state, trigger, date, f"backfill:{backfill['id']}",
+                               backfill.get("inputs") or trigger.data.get("inputs"),
+                               _merged_labels(trigger.data.get("labels"), backfill.get("labels")))
         backfill["cursor"] = iso(date)
-        if fired and not trigger.allow_concurrent:
-            break
+        if execution is not None:
+            fired += 1
+            if _holds_back(trigger, execution):
+                break
     following = trigger.calendar.next_after(parse_iso(backfill["cursor"]))
     finished = following is None or following > (end or moment)
     state.backfill = None if finished else backfill
     return fired
+
+
+def _holds_back(trigger: ScheduleTrigger, execution: Execution) -> bool:
+    """Whether the dates after this execution's wait for another evaluation: its end, unless
+    allowConcurrent (one FAILED at creation has ended already); or its end stopped the trigger."""
+    if execution.state in TERMINAL_VALUES:
+        return execution.state in (trigger.data.get("stopAfter") or ())
+    return not trigger.allow_concurrent
 
 
 def _merged_labels(*groups: Any) -> list[dict[str, str]]:
@@ -425,53 +440,70 @@ def _merged_labels(*groups: Any) -> list[dict[str, str]]:
 
 
 def _fire_date(state: TriggerState, trigger: ScheduleTrigger, date: datetime, origin: str, inputs: Any,
-               labels: Any) -> int:
-    """Create the execution of one date with its key, in one transaction; 0 when the key
-    exists already or the date is passed over (conditions, invalid inputs, blocked checks)."""
-    from orchestrator.repository import ExecutionBlocked, FlowDisabled, FlowNotFound, InvalidInputs, create_execution
-    from orchestrator.templating import TemplateError
+               labels: Any) -> Execution | None:
+    """Create the execution of one date with its key, in one transaction; None when the key
+    exists already or the date is passed over (conditions, blocked checks). A date whose inputs
+    are refused gets an execution FAILED at once with the reason, as in Kestra, so that it
+    shows where executions are watched (Flow triggers on FAILED, dashboards) and is never retried."""
+    from orchestrator.repository import (ExecutionBlocked, FlowDisabled, FlowNotFound, create_execution,
+                                         create_failed_execution)
 
     variables = trigger_variables(trigger.calendar, date)
     context = {"trigger": variables, "flow": {"id": trigger.flow_id, "namespace": trigger.namespace}}
     local_date = date.astimezone(trigger.calendar.zone)
     try:
         if not conditions.holds_all(trigger.data.get("conditions"), local_date, lambda v: _render(v, context)):
-            return 0
+            return None
     except Exception as error:  # noqa: BLE001 (a condition that cannot be judged does not hold)
         logger.warning("trigger %s of %s.%s: a condition could not be judged on %s: %s", trigger.id,
                        trigger.namespace, trigger.flow_id, variables["date"], error)
-        return 0
+        return None
+    started_by = {"id": trigger.id, "type": trigger.data.get("type"), "variables": variables}
     try:
         with transaction.atomic():
             key = ScheduledDate.objects.create(namespace=trigger.namespace, flow_id=trigger.flow_id,
                                                trigger_id=trigger.id, date=date, origin=origin)
-            execution = create_execution(
-                trigger.namespace, trigger.flow_id, inputs=_render(inputs or {}, context), labels=labels,
-                trigger={"id": trigger.id, "type": trigger.data.get("type"), "variables": variables},
-            )
+            try:
+                execution = create_execution(trigger.namespace, trigger.flow_id, inputs=render_inputs(inputs, context),
+                                             labels=labels, trigger=started_by)
+            except InvalidInputs as refused:
+                reason = refusal(trigger, variables["date"], refused)
+                execution = create_failed_execution(trigger.namespace, trigger.flow_id, error=reason,
+                                                    inputs=refused.accepted, labels=labels, trigger=started_by)
+                logger.warning("%s (execution %s)", reason, execution.id)
             key.execution_id = execution.id
             key.save(update_fields=["execution_id"])
     except IntegrityError:
-        return 0  # fired already
-    except (InvalidInputs, TemplateError) as error:
-        _skip_date(trigger, date, origin, f"its inputs were refused: {error}")
-        return 0
+        return None  # fired already
     except (ExecutionBlocked, FlowDisabled, FlowNotFound) as error:
         logger.warning("trigger %s of %s.%s did not start an execution for %s: %s", trigger.id,
                        trigger.namespace, trigger.flow_id, variables["date"], error)
-        return 0
+        return None
     state.execution_id = execution.id
-    return 1
+    return execution
 
 
-def _skip_date(trigger: ScheduleTrigger, date: datetime, origin: str, reason: str) -> None:
-    """A date that can start no execution is passed over for good, with its reason on record
-    (its key, shown in the admin): retrying it every second would block the dates after it."""
-    logger.warning("trigger %s of %s.%s skips %s: %s", trigger.id, trigger.namespace, trigger.flow_id, iso(date),
-                   reason)
-    ScheduledDate.objects.bulk_create([ScheduledDate(namespace=trigger.namespace, flow_id=trigger.flow_id,
-                                                     trigger_id=trigger.id, date=date, origin=origin,
-                                                     skipped=reason)], ignore_conflicts=True)
+def render_inputs(inputs: Any, context: Mapping[str, Any]) -> dict[str, Any]:
+    """A trigger's `inputs` rendered one by one, so that one which cannot be rendered is named:
+    InvalidInputs lists each, as the flow's input declarations refuse a value."""
+    from orchestrator.templating import TemplateError
+
+    rendered, errors = {}, []
+    for name, value in (inputs or {}).items():
+        try:
+            rendered[str(name)] = _render(value, context)
+        except TemplateError as error:
+            errors.append({"input": str(name), "message": f"cannot be rendered: {error}"})
+    if errors:
+        raise InvalidInputs(errors)
+    return rendered
+
+
+def refusal(trigger: ScheduleTrigger, date: str, refused: InvalidInputs) -> str:
+    """The reason a date's execution failed at once, on one line, as its ERROR log line says it."""
+    problems = "; ".join(f"input `{error['input']}`: {error['message']}" for error in refused.errors)
+    return (f"Trigger {trigger.id} of {trigger.namespace}.{trigger.flow_id} could not start the execution of "
+            f"{date}: its inputs were refused: {problems}")
 
 
 def _render(value: Any, context: Mapping[str, Any]) -> Any:
