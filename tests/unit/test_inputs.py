@@ -330,6 +330,14 @@ def test_every_error_is_collected_at_once():
     assert str(caught.value).splitlines()[0] == "input `age`: '12x' is not a whole number"
 
 
+def test_refused_inputs_keep_what_was_read_before_them_with_secrets_sealed():
+    declarations = [{"id": "age", "type": "INT"}, {"id": "pw", "type": "SECRET"}, {"id": "g.b", "type": "STRING"}]
+    with pytest.raises(InvalidInputs) as caught:
+        resolve_inputs(declarations, {"age": "old", "pw": "hunter2", "g.b": "y"}, seal=lambda v: {"sealed": v[::-1]})
+    assert caught.value.accepted == {"pw": {"sealed": "2retnuh"}, "g": {"b": "y"}}
+    assert InvalidInputs([{"input": "x", "message": "m"}]).accepted == {}
+
+
 def test_older_name_property_and_no_declarations():
     assert resolve_inputs([{"name": "old", "type": "INT"}], {"old": "1"}) == {"old": 1}
     assert resolve_inputs(None, {"anything": 1}) == {}
