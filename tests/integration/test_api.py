@@ -1,8 +1,9 @@
 """The REST API over HTTP (DRF's APIClient), executions run by real executor and worker processes.
 
 Every endpoint is called by an anonymous client (401) and an authenticated one; writes by a
-user who is not staff are refused (403). schemathesis against the OpenAPI document is a later
-step (docs/api.md)."""
+user who is not staff are refused (403). Every endpoint's anonymous refusal is also checked from
+the URL resolver (test_api_anonymous.py), and every operation against the OpenAPI document by
+schemathesis (test_openapi_contract.py)."""
 
 from __future__ import annotations
 
