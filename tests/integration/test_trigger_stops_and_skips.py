@@ -1,5 +1,6 @@
 """A Flow trigger's `stopAfter` with the real executor and worker; Schedule dates whose inputs
-are refused get an execution FAILED at once, as in Kestra, and never hold the trigger back."""
+are refused get an execution FAILED at once, as in Kestra, and never hold the trigger back; Flow
+triggers on FAILED fire for executions failed at their creation."""
 
 from __future__ import annotations
 
@@ -107,7 +108,23 @@ triggers:
     conditions:
       - type: io.kestra.plugin.core.condition.ExecutionFlow
         namespace: {namespace}
-        flowId: refused-on-dates
+        flowId: {upstream}
+"""
+
+CHECKED = """
+id: checked
+namespace: {namespace}
+inputs:
+  - id: size
+    type: INT
+checks:
+  - condition: "{{{{ inputs.size < 10 }}}}"
+    message: size too large
+    behavior: FAIL_EXECUTION
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ inputs.size }}}}"
 """
 
 
@@ -225,7 +242,7 @@ def test_a_refused_date_stops_a_schedule_with_stop_after_failed(namespace):
 
 def test_a_flow_trigger_on_failed_fires_for_dates_whose_inputs_cannot_be_rendered(
         scheduler, namespace, django_user_model):  # noqa: F811
-    deploy(ALERT.format(namespace=namespace))
+    deploy(ALERT.format(namespace=namespace, upstream="refused-on-dates"))
     first = (now() + timedelta(seconds=3)).replace(microsecond=0)
     dates = [first, first + timedelta(seconds=1)]
     deploy(REFUSED_ON_DATES.format(namespace=namespace, dates=", ".join(f'"{iso(d)}"' for d in dates)))
@@ -276,3 +293,14 @@ def test_a_schedule_stops_as_soon_as_its_execution_fails(cluster, namespace):
     stopped = TriggerState.objects.get(namespace=namespace)
     assert stopped.disabled and stopped.execution_id == failed.id
     assert not PeriodicTask.objects.get(name=f"harrier schedule {namespace}.failing tick").enabled
+
+
+def test_a_flow_trigger_on_failed_fires_for_an_execution_its_checks_fail(cluster, namespace):
+    deploy(ALERT.format(namespace=namespace, upstream="checked"))
+    deploy(CHECKED.format(namespace=namespace))
+    failed = create_execution(namespace, "checked", inputs={"size": 12})
+    assert failed.state == "FAILED"
+    alert = wait_for(lambda: Execution.objects.filter(namespace=namespace, flow_id="alert").first(), 30, "the alert")
+    assert alert.trigger["variables"]["executionId"] == failed.id and ended(alert.id).state == "SUCCESS"
+    assert list(LogEntry.objects.filter(execution_id=failed.id).values_list("level", "message")) == [
+        ("ERROR", "Check failed: size too large")]
