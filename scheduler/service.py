@@ -459,6 +459,7 @@ def _fire_date(state: TriggerState, trigger: ScheduleTrigger, date: datetime, or
                        trigger.namespace, trigger.flow_id, variables["date"], error)
         return None
     started_by = {"id": trigger.id, "type": trigger.data.get("type"), "variables": variables}
+    reason = None
     try:
         with transaction.atomic():
             key = ScheduledDate.objects.create(namespace=trigger.namespace, flow_id=trigger.flow_id,
@@ -470,7 +471,6 @@ def _fire_date(state: TriggerState, trigger: ScheduleTrigger, date: datetime, or
                 reason = refusal(trigger, variables["date"], refused)
                 execution = create_failed_execution(trigger.namespace, trigger.flow_id, error=reason,
                                                     inputs=refused.accepted, labels=labels, trigger=started_by)
-                logger.warning("%s (execution %s)", reason, execution.id)
             key.execution_id = execution.id
             key.save(update_fields=["execution_id"])
     except IntegrityError:
@@ -479,6 +479,8 @@ def _fire_date(state: TriggerState, trigger: ScheduleTrigger, date: datetime, or
         logger.warning("trigger %s of %s.%s did not start an execution for %s: %s", trigger.id,
                        trigger.namespace, trigger.flow_id, variables["date"], error)
         return None
+    if reason is not None:
+        logger.warning("%s (execution %s)", reason, execution.id)
     state.execution_id = execution.id
     return execution
 
