@@ -131,6 +131,8 @@ class StepContext:
     next_seq: int = 0
     actions: list[Action] = field(default_factory=list)
     _runs: dict[str, TaskRunView] | None = field(default=None, repr=False)  # by id, built when first needed
+    # The last task run of each (iteration, task) under a parent, built when first asked for.
+    _latest: dict[str | None, dict[tuple[int | None, str], TaskRunView]] = field(default_factory=dict, repr=False)
     details: RunDetails = field(default_factory=lambda: ViewDetails(_utc_now))
 
     def schedule(self, run: TaskRunView, kind: str, after: timedelta) -> None:
@@ -162,6 +164,14 @@ class StepContext:
         """End a flowable task run FAILED, logging why on it."""
         self.actions.append(Log("ERROR", message, run.id, node.id))
         self.actions.append(SetTaskRunState(run.id, tolerate(node, State.FAILED)))
+
+    def latest_runs(self, parent_id: str | None) -> dict[tuple[int | None, str], TaskRunView]:
+        """The last task run of each (iteration, task) under a parent (the highest `seq`), computed
+        once per round: a loop's handler and its groups share it."""
+        latest = self._latest.get(parent_id)
+        if latest is None:
+            latest = self._latest[parent_id] = latest_runs(self.by_parent.get(parent_id, ()))
+        return latest
 
     def latest_by_task(self, parent_id: str | None) -> dict[str, TaskRunView]:
         """The last task run of each task under a parent (later runs replace earlier ones)."""
@@ -195,6 +205,17 @@ class StepContext:
             self.actions.append(Log("ERROR", failure, run_id, node.id))
         elif state is State.CREATED:
             self.actions.append(Dispatch(task_run_id=run_id, attempt=1))
+
+
+def latest_runs(runs: Iterable[TaskRunView]) -> dict[tuple[int | None, str], TaskRunView]:
+    """The last task run of each (iteration, task) among a flowable's children."""
+    latest: dict[tuple[int | None, str], TaskRunView] = {}
+    for run in runs:
+        key = (run.iteration, run.task_id)
+        current = latest.get(key)
+        if current is None or run.seq > current.seq:
+            latest[key] = run
+    return latest
 
 
 # (context, flowable node, its task run or None for the flow's root) -> outcome once finished

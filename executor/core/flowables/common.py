@@ -84,25 +84,15 @@ class Group:
 Ready = Callable[[Group, Mapping[RunKey, TaskRunView]], bool]
 
 
-def latest_runs(runs: Iterable[TaskRunView]) -> dict[RunKey, TaskRunView]:
-    """The last task run of each (iteration, task) among a flowable's children."""
-    latest: dict[RunKey, TaskRunView] = {}
-    for run in runs:
-        key = (run.iteration, run.task_id)
-        current = latest.get(key)
-        if current is None or run.seq > current.seq:
-            latest[key] = run
-    return latest
-
-
 def run_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, known: Sequence[Group], *,
                load: Callable[[], Sequence[Group]] | None = None, limit: int = 0, ready: Ready | None = None,
                side_limit: int = 1) -> State | None:
     """Advance a flowable made of groups; its outcome once everything has ended, else None.
 
-    `known` are the groups that can be named without rendering anything (all of them for Parallel,
-    the started ones for a loop); `load`, when given, returns every group and is called only when
-    a new group may start or the end must be checked, because it renders the loop's values.
+    `known` are the groups that can be named without rendering anything: all of them for Parallel,
+    at least the running ones for a loop; `load`, when given, returns every group and is called
+    only when a new group may start or the end must be checked, because it renders the loop's
+    values.
     `limit` bounds the groups running at once (0: no bound). `side_limit` is how many tasks of
     `errors` and `finally` run at once: 1 (one after the other) or the flowable's own limit.
     Raises FlowableError before proposing anything when the flowable cannot go on.
@@ -110,7 +100,7 @@ def run_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, known: Sequen
     errors = enabled(node.branch(BRANCH_ERRORS))
     finally_ = enabled(node.branch(BRANCH_FINALLY))
     side_ids = {side.id for side in (*errors, *finally_)}
-    latest = latest_runs(ctx.by_parent.get(run.id, ()))
+    latest = ctx.latest_runs(run.id)
     main = [child for child in latest.values() if child.task_id not in side_ids]
     failed = any(child.state in FAILED_STATES for child in main)
     if failed:
@@ -131,11 +121,10 @@ def _advance_main(ctx: StepContext, parent: TaskRunView, known: Sequence[Group],
     """Move the started groups on and start new ones as `limit` and `ready` allow; True once the
     main branch has ended. Raises FlowableError when it never can."""
     running = [group for group in known if group.key in latest and not _ended(group, latest)]
-    started = any(group.key in latest for group in known)
     groups = known
     # Rendering a loop's values costs the execution's outputs: do it only when it can matter,
     # and before proposing anything, so that a failure to render leaves nothing half started.
-    if load is not None and (not started or not running or (limit and len(running) < limit)):
+    if load is not None and (not running or (limit and len(running) < limit)):
         groups = load()
     for group in running:
         _advance_group(ctx, parent, group, latest)
@@ -272,20 +261,7 @@ def loop_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, n
                 per_task: bool, limit: int, side_limit: int) -> State | None:
     """Run a loop over the values of property `name`: one group per value holding every task
     (`per_task` False: the tasks of a value run in sequence), or one group per (value, task)."""
-    by_id = {task.id: task for task in nodes}
     every = tuple(nodes)
-    first_id = every[0].id if every else None
-    known: list[Group] = []
-    seen: set[RunKey] = set()
-    for child in sorted(ctx.by_parent.get(run.id, ()), key=lambda child: (child.iteration or 0, child.seq)):
-        if child.task_id not in by_id or child.iteration is None:
-            continue
-        key = (child.iteration, child.task_id if per_task else first_id)
-        if key in seen:
-            continue
-        seen.add(key)
-        known.append(Group((by_id[child.task_id],), child.value, child.iteration) if per_task
-                     else Group(every, child.value, child.iteration))
 
     def load() -> list[Group]:
         values = loop_values(ctx, node, run, name)
@@ -293,6 +269,44 @@ def loop_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, n
             return []
         if per_task:
             return [Group((task,), value, index) for index, value in enumerate(values) for task in nodes]
-        return [Group(tuple(nodes), value, index) for index, value in enumerate(values)]
+        return [Group(every, value, index) for index, value in enumerate(values)]
 
-    return run_groups(ctx, node, run, known, load=load, limit=limit, side_limit=side_limit)
+    latest = ctx.latest_runs(run.id)
+    running = _running_per_task(latest, every) if per_task else _running_per_value(latest, every)
+    return run_groups(ctx, node, run, running, load=load, limit=limit, side_limit=side_limit)
+
+
+def _running_per_task(latest: Mapping[RunKey, TaskRunView], nodes: tuple[TaskNode, ...]) -> list[Group]:
+    """The running groups of a loop with one group per (value, task): the active task runs.
+    One pass over the loop's latest task runs, so that a step of a wide loop builds a group for
+    what is still running only, not for every value."""
+    by_id = {task.id: task for task in nodes}
+    running = []
+    for (iteration, task_id), child in latest.items():
+        if iteration is not None and child.state in ACTIVE and task_id in by_id:
+            running.append(Group((by_id[task_id],), child.value, iteration))
+    running.sort(key=_iteration_of)
+    return running
+
+
+def _running_per_value(latest: Mapping[RunKey, TaskRunView], nodes: tuple[TaskNode, ...]) -> list[Group]:
+    """The running groups of a loop with one group per value (its tasks in sequence): the values
+    whose first task has a task run and whose tasks have not all ended. One pass, as above."""
+    if not nodes:
+        return []
+    ids = {task.id for task in nodes}
+    first_id = nodes[0].id
+    values: dict[int, str | None] = {}
+    ended: dict[int, int] = {}
+    for (iteration, task_id), child in latest.items():
+        if iteration is None or task_id not in ids:
+            continue
+        values.setdefault(iteration, child.value)
+        if child.state not in ACTIVE:
+            ended[iteration] = ended.get(iteration, 0) + 1
+    return [Group(nodes, values[iteration], iteration) for iteration in sorted(values)
+            if ended.get(iteration, 0) < len(nodes) and (iteration, first_id) in latest]
+
+
+def _iteration_of(group: Group) -> int:
+    return group.iteration or 0

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from executor.core.actions import SetTaskRunState
 from executor.core.decide import StepContext, enabled, flowable
-from executor.core.flowables.common import FlowableError, Group, guarded, latest_runs, run_groups, _advance_group, \
+from executor.core.flowables.common import FlowableError, Group, guarded, run_groups, _advance_group, \
     _ended
 from executor.core.model import TaskNode, TaskRunView
 from orchestrator.flowlang.types import parse_duration
@@ -51,7 +51,7 @@ def loop_until(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> Sta
         return None
     current = max(iterations)
     groups = [Group(tasks, None, index) for index in range(current + 1)]
-    latest = latest_runs(children)
+    latest = ctx.latest_runs(run.id)
     group = groups[-1]
     failed = any(child.state in FAILED_STATES for child in latest.values())
     if not failed and _ended(group, latest):
