@@ -3,6 +3,7 @@ executions. The API, the CLI and triggers call these; none of them writes rows d
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 from datetime import datetime, timezone
@@ -23,6 +24,11 @@ from workers.environment import ambient
 
 
 logger = logging.getLogger("harrier.repository")
+# Executions that fail at creation fire their Flow triggers at once, in the same call: flows that
+# trigger each other on FAILED and fail at creation would recurse without end. Past this depth
+# the chain stops, and the last execution says so.
+MAX_FAILED_AT_CREATION_CHAIN = 16
+_failed_at_creation_depth = contextvars.ContextVar("harrier_failed_at_creation_depth", default=0)
 
 CORRELATION_LABEL = "system.correlationId"
 
@@ -305,7 +311,19 @@ def _fail_at_creation(execution: Execution, message: str, moment: datetime) -> N
     execution.save(update_fields=["state", "state_history", "end_date"])
     logs = [LogEntry(execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
                      level="ERROR", message=message, timestamp=moment)]
-    on_state_change(execution, execution.state, len(execution.state_history) - 1, moment, logs)
+    depth = _failed_at_creation_depth.get()
+    if depth < MAX_FAILED_AT_CREATION_CHAIN:
+        token = _failed_at_creation_depth.set(depth + 1)
+        try:
+            on_state_change(execution, execution.state, len(execution.state_history) - 1, moment, logs)
+        finally:
+            _failed_at_creation_depth.reset(token)
+    else:
+        logs.append(LogEntry(
+            execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id, level="ERROR",
+            timestamp=moment, message=f"Flow triggers not fired: this execution ends a chain of "
+                                      f"{MAX_FAILED_AT_CREATION_CHAIN} executions that each failed at creation and "
+                                      f"triggered the next one"))
     LogEntry.objects.bulk_create(logs)
 
 

@@ -304,3 +304,38 @@ def test_a_flow_trigger_on_failed_fires_for_an_execution_its_checks_fail(cluster
     assert alert.trigger["variables"]["executionId"] == failed.id and ended(alert.id).state == "SUCCESS"
     assert list(LogEntry.objects.filter(execution_id=failed.id).values_list("level", "message")) == [
         ("ERROR", "Check failed: size too large")]
+
+
+ECHO = """
+id: {flow}
+namespace: {namespace}
+checks:
+  - condition: "{{{{ false }}}}"
+    message: never starts
+    behavior: FAIL_EXECUTION
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.debug.Return
+    format: unreachable
+triggers:
+  - id: on-failure
+    type: io.kestra.plugin.core.trigger.Flow
+    states: [FAILED]
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: {namespace}
+        flowId: {other}
+"""
+
+
+def test_flows_that_fail_at_creation_and_trigger_each_other_stop_after_a_bounded_chain(namespace):
+    from orchestrator.repository import MAX_FAILED_AT_CREATION_CHAIN
+
+    deploy(ECHO.format(namespace=namespace, flow="ping", other="pong"))
+    deploy(ECHO.format(namespace=namespace, flow="pong", other="ping"))
+    first = create_execution(namespace, "ping")
+    executions = Execution.objects.filter(namespace=namespace)
+    assert first.state == "FAILED" and executions.count() == MAX_FAILED_AT_CREATION_CHAIN + 1
+    assert set(executions.values_list("state", flat=True)) == {"FAILED"}
+    stopped = LogEntry.objects.filter(namespace=namespace, message__startswith="Flow triggers not fired")
+    assert stopped.count() == 1
