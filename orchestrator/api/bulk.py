@@ -14,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -24,11 +23,11 @@ from rest_framework.response import Response
 
 from orchestrator import repository
 from orchestrator.api import archives, serializers
-from orchestrator.api.access import readable, require
+from orchestrator.api.access import require
 from orchestrator.api.base import ERRORS, ApiView, refuse_larger_than
 from orchestrator.api.errors import bad_request, flow_details, not_found, too_large
 from orchestrator.api.files import JsonOnlyNegotiation
-from orchestrator.api.flows import NamespaceFlows, head_json, split_documents
+from orchestrator.api.flows import NamespaceFlows, head_json, searched_flows, split_documents
 from orchestrator.api.parsers import YAML_PARSERS
 from orchestrator.flowlang import FlowValidationError
 from orchestrator.models import Flow
@@ -262,14 +261,7 @@ class FlowExportByQuery(ApiView):
                                OpenApiParameter("q", str, description="a part of the flow's id or namespace")],
                    summary="A zip of the YAML sources of the flows found")
     def get(self, request):
-        flows = readable(request, Flow.objects.filter(deleted=False))
-        namespace = request.query_params.get("namespace")
-        if namespace:
-            flows = flows.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
-        query = request.query_params.get("q")
-        if query:
-            flows = flows.filter(Q(flow_id__icontains=query) | Q(namespace__icontains=query))
-        found = list(flows.order_by("namespace", "flow_id")[:MAX_EXPORT + 1])
+        found = list(searched_flows(request).order_by("namespace", "flow_id")[:MAX_EXPORT + 1])
         if len(found) > MAX_EXPORT:
             raise too_large(f"More than {MAX_EXPORT} flows match: narrow the export with namespace or q")
         return _zip_response(found, lambda flow: f"{flow.namespace}-{flow.flow_id}.yml")

@@ -65,6 +65,19 @@ def _source(request) -> str:
     return request.data
 
 
+def searched_flows(request):
+    """The live flows the user may read that the query's `namespace` (with its sub-namespaces)
+    and `q` (a part of the id or namespace) select."""
+    flows = readable(request, Flow.objects.filter(deleted=False))
+    namespace = request.query_params.get("namespace")
+    if namespace:
+        flows = flows.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
+    query = request.query_params.get("q")
+    if query:
+        flows = flows.filter(Q(flow_id__icontains=query) | Q(namespace__icontains=query))
+    return flows
+
+
 def _live_flow(namespace: str, flow_id: str) -> Flow:
     flow = Flow.objects.filter(namespace=namespace, flow_id=flow_id, deleted=False).first()
     if flow is None:
@@ -102,14 +115,7 @@ class FlowSearch(ApiView):
                    ], summary="Search flows")
     def get(self, request):
         page, size = page_and_size(request.query_params)
-        flows = readable(request, Flow.objects.filter(deleted=False))
-        namespace = request.query_params.get("namespace")
-        if namespace:
-            flows = flows.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
-        query = request.query_params.get("q")
-        if query:
-            flows = flows.filter(Q(flow_id__icontains=query) | Q(namespace__icontains=query))
-        flows = flows.order_by(*ordering(request.query_params, _SORTS, ["namespace", "flow_id"]), "id")
+        flows = searched_flows(request).order_by(*ordering(request.query_params, _SORTS, ["namespace", "flow_id"]), "id")
         rows, total, exact = paged(flows, page, size)
         return Response({"results": [head_json(flow, source=False) for flow in rows], "total": total,
                          "totalIsExact": exact})
