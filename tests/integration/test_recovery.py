@@ -69,6 +69,26 @@ def test_a_job_lost_on_its_way_to_the_worker_is_sent_again(cluster, namespace, l
     assert len(TaskRun.objects.get(id=run.id).attempts) == 1
 
 
+def test_a_message_that_finds_the_database_connection_closed_is_handled_on_a_new_one(cluster, namespace,
+                                                                                    lost_messages):
+    """The executor sends no health check before each message: a connection the server closed
+    meanwhile costs the message a second try, not the message."""
+    import psycopg
+    from django.db import connection
+
+    from executor.tasks import process
+    from tests.harness import database_url
+
+    flow, _ = deploy(with_namespace(FLOW, namespace))
+    execution = create_execution(flow.namespace, flow.flow_id)
+    connection.ensure_connection()
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    process(messages.evaluate(execution.id))  # the step runs here; its job is lost
+    assert TaskRun.objects.get(execution_id=execution.id, task_id="one").state == "CREATED"
+    assert [m[0] for m in lost_messages.sent] == ["executor", "worker.default"]
+
+
 def test_killing_the_executor_mid_execution_loses_nothing(cluster, namespace):
     source = """
 id: slow
