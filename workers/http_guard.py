@@ -143,6 +143,21 @@ def policy_from_settings() -> Policy:
     )
 
 
+def checked_addresses(host: str, port: int, policy: Policy) -> list[str]:
+    """Every address `host` resolves to, after checking each against `policy`: for clients that
+    connect by themselves (a database driver, an S3 client) rather than through this module's
+    transport. Raises DestinationRefused naming the host, the address and why."""
+    try:
+        addresses = system_resolve(host, port)
+    except OSError as error:
+        raise DestinationRefused(f"{host} cannot be resolved: {error}") from None
+    for address in addresses:
+        reason = policy.check(_as_ip(address))
+        if reason:
+            raise DestinationRefused(f"{host} ({address}) is refused: {reason}")
+    return addresses
+
+
 def system_resolve(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for `host`, in its order, without repeats."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

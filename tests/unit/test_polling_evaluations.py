@@ -74,3 +74,18 @@ def test_with_private_destinations_denied_a_private_database_is_refused(settings
     settings.HARRIER_HTTP_ALLOW_NETWORKS = "127.0.0.0/8, ::1"
     allowed = _connection_settings(props("jdbc:postgresql://localhost:5432/shop"), seconds_left=10)
     assert allowed["hostaddr"] in ("127.0.0.1", "::1")  # connected to by the address that was checked
+
+
+def test_with_private_destinations_denied_a_private_s3_endpoint_is_refused(settings):
+    from scheduler.triggers.storage_trigger import MinioTriggerProperties
+    from workers.triggers.storage import _client
+
+    trigger = MinioTriggerProperties.model_validate({
+        "id": "watch", "type": "io.kestra.plugin.minio.Trigger", "endpoint": "http://127.0.0.1:9000",
+        "bucket": "drops", "action": "NONE"})
+    assert _client(trigger) is not None  # the guard is off by default
+    settings.HARRIER_HTTP_DENY_PRIVATE = True
+    with pytest.raises(TaskFailure, match=r"endpoint: 127\.0\.0\.1 \(127\.0\.0\.1\) is refused"):
+        _client(trigger)
+    settings.HARRIER_HTTP_ALLOW_NETWORKS = "127.0.0.0/8"
+    assert _client(trigger) is not None

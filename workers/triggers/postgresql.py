@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -22,7 +21,7 @@ import orjson
 
 from scheduler.triggers.jdbc_trigger import URL_PREFIX, PostgresTriggerProperties, fetch_type
 from workers.context import RunContext, TaskFailure
-from workers.http_guard import policy_from_settings
+from workers.http_guard import DestinationRefused, checked_addresses, policy_from_settings
 from workers.triggers import Evaluation
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -103,15 +102,9 @@ def _guard(settings: dict[str, Any]) -> None:
         raise TaskFailure("with private destinations denied, the URL must name exactly one network host")
     port = int(str(settings.get("port") or 5432).split(",")[0])
     try:
-        addresses = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
-    except OSError as error:
-        raise TaskFailure(f"{host} cannot be resolved: {error}") from None
-    import ipaddress
-
-    for address in addresses:
-        reason = policy.check(ipaddress.ip_address(address))
-        if reason:
-            raise TaskFailure(f"{host} ({address}) is refused: {reason}")
+        addresses = checked_addresses(host, port, policy)
+    except DestinationRefused as refused:
+        raise TaskFailure(str(refused)) from None
     settings["hostaddr"] = addresses[0]
 
 

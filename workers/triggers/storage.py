@@ -16,6 +16,7 @@ from typing import Any
 
 from scheduler.triggers.storage_trigger import AwsS3TriggerProperties, StorageTriggerProperties
 from workers.context import RunContext, TaskFailure
+from workers.http_guard import DestinationRefused, checked_addresses, policy_from_settings
 from workers.triggers import Evaluation
 
 AWS_ENDPOINT = "https://s3.amazonaws.com"
@@ -67,8 +68,24 @@ def _client(props: StorageTriggerProperties):
         host, secure = split_endpoint(endpoint, True)
     except StorageError:
         raise TaskFailure(f"endpoint {endpoint!r} must be http(s)://host:port, without a path") from None
+    _guard(host, secure)
     return Minio(host, access_key=props.accessKeyId or None, secret_key=props.secretKeyId or None,
                  session_token=props.sessionToken or None, secure=secure, region=props.region or None)
+
+
+def _guard(host: str, secure: bool) -> None:
+    """With private destinations denied (HARRIER_HTTP_DENY_PRIVATE), the endpoint's host must
+    resolve to allowed addresses only, as for HTTP tasks. The client resolves the name again
+    when it connects; the check stops a flow from naming an internal service, not a resolver
+    that answers differently a moment later."""
+    policy = policy_from_settings()
+    if not policy.deny_private:
+        return
+    name, _, port = host.rpartition(":") if host.rsplit(":", 1)[-1].isdigit() else (host, "", "")
+    try:
+        checked_addresses(name.strip("[]"), int(port or (443 if secure else 80)), policy)
+    except DestinationRefused as refused:
+        raise TaskFailure(f"endpoint: {refused}") from None
 
 
 def _listing(client, props: StorageTriggerProperties) -> dict[str, tuple[str, Any]]:
