@@ -55,6 +55,7 @@ def execution_json(execution: Execution, task_runs: Iterable[TaskRun]) -> dict[s
         "trigger": execution.trigger,
         "parentId": execution.parent_id,
         "originalId": execution.original_id or execution.id,
+        "scheduleDate": iso(execution.schedule_date) if execution.schedule_date else None,
     }
 
 

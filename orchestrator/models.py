@@ -79,6 +79,9 @@ class Execution(models.Model):
     # Kestra's execution metadata: {"attemptNumber": n, "originalCreatedDate": …} when a flow's
     # retry (CREATE_NEW_EXECUTION) made this execution.
     metadata = models.JSONField(null=True, blank=True)
+    # Kestra's `scheduleDate`: the date it was asked to start at. A Delay of kind START holds it
+    # in CREATED until then.
+    schedule_date = models.DateTimeField(null=True, blank=True)
     start_date = models.DateTimeField()
     end_date = models.DateTimeField(null=True, blank=True)
     # When the executor last changed this execution; the reconciler looks for stale ones.
@@ -166,6 +169,7 @@ class Delay(models.Model):
     execution's lock: deleting the row is part of what firing commits, so it fires once."""
 
     RETRY = "retry"  # the other kinds belong to the flowable that asked (Pause, LoopUntil…)
+    START = "start"  # an execution created with a `scheduleDate` to come starts
 
     id = models.BigAutoField(primary_key=True)
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="delays")
