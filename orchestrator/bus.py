@@ -30,12 +30,29 @@ class CeleryBus:
         app.send_task(task_name, args=[payload], queue=queue_name)
 
     def publish_all(self, batch: Iterable[tuple[str, str, Any]]) -> None:
-        """Publish several messages over one producer: a third cheaper each than `publish`."""
+        """Publish several messages over one producer, with one round trip to Redis for the lot.
+
+        kombu's publish batch builds each message exactly as `publish` would and sends them in
+        one pipeline; a broker other than Redis sends them one by one. A batch that fails is
+        sent again message by message, with Celery's retries: a consumer drops the copy of a
+        message that was delivered before the failure, so duplicates are harmless and nothing
+        is lost."""
         from orchestrator.celery import app
 
-        with app.producer_or_acquire() as producer:
-            for queue_name, task_name, payload in batch:
-                app.send_task(task_name, args=[payload], queue=queue_name, producer=producer)
+        messages = list(batch)
+        try:
+            with app.producer_or_acquire() as producer, producer.batch(max_size=max(len(messages), 1)):
+                self._send_each(app, producer, messages)
+        except Exception:
+            logger.warning("publishing %d messages in one batch failed; sending them one by one",
+                           len(messages), exc_info=True)
+            with app.producer_or_acquire() as producer:
+                self._send_each(app, producer, messages)
+
+    @staticmethod
+    def _send_each(app: Any, producer: Any, messages: list[tuple[str, str, Any]]) -> None:
+        for queue_name, task_name, payload in messages:
+            app.send_task(task_name, args=[payload], queue=queue_name, producer=producer)
 
     def backlog(self, queue_name: str) -> int:
         """Messages waiting in a queue that no consumer has taken yet (0 for a queue the broker
