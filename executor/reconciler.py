@@ -62,8 +62,9 @@ def reconcile_once(*, idle_seconds: float | None = None, limit: int = 500) -> in
     idle = settings.HARRIER_RECONCILE_AFTER if idle_seconds is None else idle_seconds
     cutoff = now() - timedelta(seconds=idle)
     stale = list(
-        Execution.objects.filter(state__in=MOVING, updated__lt=cutoff).order_by("updated")
-        .values_list("id", flat=True)[:limit]
+        # An execution waiting for its scheduleDate is not stuck: its START delay starts it.
+        Execution.objects.filter(state__in=MOVING, updated__lt=cutoff).exclude(schedule_date__gt=now())
+        .order_by("updated").values_list("id", flat=True)[:limit]
     )
     if not stale:
         return 0

@@ -339,6 +339,8 @@ class Step:
             self._end_without_flow(str(error))
             return []
         starting = execution.state in (State.CREATED.value, State.QUEUED.value)
+        if self._scheduled_later():
+            return []  # its START delay starts it
         if not self._admit(graph):
             return []
         if starting and graph.data.get("sla"):
@@ -780,6 +782,13 @@ class Step:
             if child.labels:
                 self.execution.labels = merge_labels(self.execution.labels or [], list(child.labels))
 
+    def _scheduled_later(self) -> bool:
+        """Created with a `scheduleDate` still to come: it does not start before then, whoever
+        asks the executor to look at it."""
+        execution = self.execution
+        return (execution.state == State.CREATED.value and execution.schedule_date is not None
+                and execution.schedule_date > self.moment)
+
     def _admit(self, graph: FlowGraph) -> bool:
         """The flow's `concurrency` limit, checked when an execution would start: False when it
         must not start now (QUEUED to start later, or ended CANCELLED or FAILED as the flow's
@@ -800,7 +809,8 @@ class Step:
         # Executions start in the order they were created: a free slot goes to the oldest one
         # waiting (queued, or created and not looked at yet), never to a newer one whose message
         # happened to arrive first.
-        in_line = same_flow.filter(state__in=[State.QUEUED.value, State.CREATED.value]).exclude(id=execution.id)
+        in_line = same_flow.filter(state__in=[State.QUEUED.value, State.CREATED.value]).exclude(id=execution.id) \
+            .exclude(schedule_date__gt=self.moment)
         waiting = list(in_line.order_by("start_date", "id").values_list("id", "start_date")[:limit]) \
             if behavior == "QUEUE" else []
         first_in_line = not any((started, queued_id) < (execution.start_date, execution.id)
@@ -855,7 +865,7 @@ class Step:
             labels = merge_labels(labels, labels_list(action.labels))
             child = create_execution(
                 action.namespace, action.flow_id, inputs=action.inputs, labels=labels, parent_id=execution.id,
-                revision=action.revision,
+                revision=action.revision, schedule_date=action.schedule_date,
                 trigger=for_each_item.trigger(run.task_id, graph.node(run.task_id).type, {
                     "executionId": execution.id, "namespace": execution.namespace, "flowId": execution.flow_id,
                     "flowRevision": execution.flow_revision, "taskRunId": run.id, "taskId": run.task_id,

@@ -21,7 +21,8 @@ from orchestrator.states import TERMINAL
 
 _EXECUTION_COLUMNS = (
     "id", "namespace", "flow_id", "flow_revision", "state", "state_history", "inputs", "outputs", "labels",
-    "variables", "trigger", "parent_id", "original_id", "metadata", "start_date", "end_date", "updated",
+    "variables", "trigger", "parent_id", "original_id", "metadata", "schedule_date", "start_date", "end_date",
+    "updated",
 )
 _EXECUTION_JSON = {"state_history", "inputs", "outputs", "labels", "variables", "trigger", "metadata"}
 
@@ -65,7 +66,7 @@ def _datetime(value: Any) -> datetime | None:
     return connection.ops.convert_datetimefield_value(value, None, connection)
 
 
-_DATETIMES = {"start_date", "end_date", "updated", "dispatched"}
+_DATETIMES = {"schedule_date", "start_date", "end_date", "updated", "dispatched"}
 
 
 def _instance(model, columns: tuple[str, ...], json_columns: set[str], row: tuple) -> Any:

@@ -17,7 +17,7 @@ from orchestrator import bus, encryption, input_files, messages
 from orchestrator.flowlang import FlowDefinition, parse_flow
 from orchestrator.flowlang.defaults import with_plugin_defaults
 from orchestrator.inputs import InvalidInputs, resolve_inputs  # noqa: F401 (InvalidInputs: callers catch it here)
-from orchestrator.models import Execution, Flow, FlowRevision, LogEntry, new_id
+from orchestrator.models import Delay, Execution, Flow, FlowRevision, LogEntry, new_id
 from orchestrator.states import State
 from orchestrator.storage import StorageError, get_storage
 from workers.environment import ambient
@@ -148,6 +148,7 @@ def create_execution(
     files: Mapping[str, "os.PathLike[str]"] | None = None,
     missing_inputs_allowed: bool = False,
     execution_id: str | None = None,
+    schedule_date: datetime | None = None,
 ) -> Execution:
     """Create an execution in CREATED and hand it to the executor once committed.
 
@@ -157,7 +158,8 @@ def create_execution(
     written, and deleted again if it cannot be (orchestrator/input_files.py). With
     `missing_inputs_allowed` (Flow triggers), required inputs nobody gave stay null. An
     `execution_id` chosen beforehand (a polling trigger's evaluation stored files under it) makes
-    a second creation fail with IntegrityError."""
+    a second creation fail with IntegrityError. A `schedule_date` to come keeps it in CREATED
+    until then: a START delay, fired by the executor's delay loop, starts it."""
     revision = revision or _startable_flow(namespace, flow_id).revision
     graph = flow_graph(namespace, flow_id, revision)
     moment = now()
@@ -177,7 +179,7 @@ def create_execution(
     input_files.store_uploads(uploads, files or {})
     try:
         return _insert_execution(namespace, flow_id, revision, graph, moment, execution_id, typed_inputs, labels,
-                                 trigger, parent_id)
+                                 trigger, parent_id, schedule_date)
     except BaseException:
         input_files.discard(uploads.values())
         raise
@@ -257,16 +259,20 @@ def _parent(parent_id: str | None, trigger: Mapping[str, Any] | None) -> tuple[s
 
 def _insert_execution(namespace: str, flow_id: str, revision: int, graph: FlowGraph, moment: datetime,
                       execution_id: str, typed_inputs: dict[str, Any], labels: Any,
-                      trigger: Mapping[str, Any] | None, parent_id: str | None) -> Execution:
+                      trigger: Mapping[str, Any] | None, parent_id: str | None,
+                      schedule_date: datetime | None = None) -> Execution:
     failed_check = _run_checks(graph.data.get("checks"), {
         "flow": {"id": flow_id, "namespace": namespace, "revision": revision},
         "execution": {"id": execution_id, "startDate": iso(moment)}, "inputs": typed_inputs, **ambient(),
     })
     with transaction.atomic():
         execution = _stored_execution(namespace, flow_id, revision, graph, moment, execution_id, typed_inputs, labels,
-                                      trigger, parent_id)
+                                      trigger, parent_id, schedule_date)
         if failed_check is not None:  # FAIL_EXECUTION: stored, and ended at once with the reason
             _fail_at_creation(execution, f"Check failed: {failed_check}", moment)
+            return execution
+        if schedule_date is not None and schedule_date > moment:
+            Delay.objects.create(execution=execution, kind=Delay.START, fire_at=schedule_date)
             return execution
         transaction.on_commit(
             lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, messages.evaluate(execution_id))
@@ -276,7 +282,8 @@ def _insert_execution(namespace: str, flow_id: str, revision: int, graph: FlowGr
 
 def _stored_execution(namespace: str, flow_id: str, revision: int, graph: FlowGraph, moment: datetime,
                       execution_id: str, typed_inputs: dict[str, Any], labels: Any,
-                      trigger: Mapping[str, Any] | None, parent_id: str | None) -> Execution:
+                      trigger: Mapping[str, Any] | None, parent_id: str | None,
+                      schedule_date: datetime | None = None) -> Execution:
     """The new execution's row, in CREATED, with the flow's labels under the given ones."""
     given = labels_list(labels)
     if not any(label["key"] == CORRELATION_LABEL for label in given):
@@ -293,6 +300,7 @@ def _stored_execution(namespace: str, flow_id: str, revision: int, graph: FlowGr
         labels=merge_labels(labels_list(graph.data.get("labels")), given),
         trigger=dict(trigger) if trigger else None,
         parent_id=parent_id,
+        schedule_date=schedule_date,
         start_date=moment,
         updated=moment,
     )

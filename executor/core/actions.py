@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from orchestrator.states import State
@@ -77,6 +77,7 @@ class StartSubflow:
     # leaves its flow outputs at `outputs_uri` when it ends (None: nowhere).
     iteration: int | None = None
     outputs_uri: str | None = None
+    schedule_date: datetime | None = None  # the child starts then rather than now
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ SPLIT_SUFFIX, ITEMS_SUFFIX, MERGE_SUFFIX = "_split", "_items", "_merge"
 # The generated tasks take these from the ForEachItem, whatever they are.
 _INHERITED = ("workerGroup", "logLevel", "logToFile")
 _SUBFLOW_PROPERTIES = ("namespace", "flowId", "revision", "inputs", "labels", "inheritLabels", "wait",
-                       "transmitFailed")
+                       "transmitFailed", "scheduleDate")
 
 
 class Batch(Props):
@@ -75,6 +75,7 @@ class ItemsProperties(TaskBase):
     inheritLabels: bool = False
     wait: bool = True
     transmitFailed: bool = True
+    scheduleDate: str | None = None
 
 
 class MergeProperties(TaskBase):

@@ -108,6 +108,7 @@ def create_execution(request, namespace: str, flow_id: str) -> Response:
         raise too_large(f"The request is larger than {settings.HARRIER_MAX_UPLOAD_BYTES} bytes")
     labels = _labels(request.query_params.getlist("labels"))
     revision = _revision(request)
+    schedule_date = _date(request.query_params, "scheduleDate") if request.query_params.get("scheduleDate") else None
     inputs = _form_values(request.data)
     uploads = getattr(request, "FILES", {}) or {}
     for name in uploads:
@@ -115,7 +116,7 @@ def create_execution(request, namespace: str, flow_id: str) -> Response:
     with tempfile.TemporaryDirectory(prefix="harrier-upload-") as folder, domain_errors():
         files = {name: _keep(folder, name, upload) for name, upload in uploads.items()}
         execution = repository.create_execution(namespace, flow_id, inputs=inputs, labels=labels,
-                                                revision=revision, files=files)
+                                                revision=revision, files=files, schedule_date=schedule_date)
     if _flag(request, "wait"):
         _wait_for_end(execution.id, settings.HARRIER_API_WAIT_SECONDS)
     return execution_response(execution)
@@ -155,7 +156,10 @@ class ExecutionCreate(ApiView):
     @extend_schema(operation_id="createExecution", tags=["Executions"], request=_INPUTS_BODY,
                    parameters=[_LABEL, OpenApiParameter("wait", bool, description="answer once the execution ended "
                                                         "(at most HARRIER_API_WAIT_SECONDS)"),
-                               OpenApiParameter("revision", int, description="a revision other than the latest")],
+                               OpenApiParameter("revision", int, description="a revision other than the latest"),
+                               OpenApiParameter("scheduleDate", OpenApiTypes.DATETIME,
+                                                description="start at this date instead of now (it stays CREATED "
+                                                            "until then)")],
                    responses={200: serializers.Execution, **WITH_CONFLICT, 413: serializers.Error},
                    summary="Create an execution of a flow")
     def post(self, request, namespace: str, flow_id: str):

@@ -105,6 +105,7 @@ class Execution(serializers.Serializer):
     trigger = serializers.DictField(allow_null=True)
     parentId = serializers.CharField(allow_null=True)
     originalId = serializers.CharField()
+    scheduleDate = serializers.DateTimeField(allow_null=True, help_text="when it was asked to start; null for now")
 
 
 class PagedExecutions(serializers.Serializer):

@@ -24,6 +24,7 @@ from typing import Mapping
 from executor.core.actions import SetTaskRunState, StartSubflow
 from executor.core.decide import StepContext, SubflowCounts, enabled, flowable, run_in_sequence
 from executor.core.flowables.common import FlowableError, guarded
+from executor.core.flowables.subflow import schedule_date
 from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, TaskNode, TaskRunView
 from executor.flowables.for_each_item import (
     ITEMS, ITEMS_SUFFIX, NAME, SPLIT_SUFFIX, batch_file_name, subflow_outputs_prefix,
@@ -152,6 +153,7 @@ def _start(ctx: StepContext, node: TaskNode, run: TaskRunView, split: TaskRunVie
         try:
             inputs = ctx.render(node, run, definition.get("inputs") or {}, taskrun=batch)
             labels = ctx.render(node, run, definition.get("labels") or {}, taskrun=batch)
+            scheduled = ctx.render(node, run, definition.get("scheduleDate"), taskrun=batch)
         except TemplateError as error:
             raise FlowableError(f"Unable to render the inputs of the subflow for batch {iteration}: {error}") \
                 from None
@@ -162,5 +164,6 @@ def _start(ctx: StepContext, node: TaskNode, run: TaskRunView, split: TaskRunVie
             revision=revision if isinstance(revision, int) else None, inputs=dict(inputs), labels=labels,
             inherit_labels=bool(definition.get("inheritLabels", False)), wait=wait, iteration=iteration,
             outputs_uri=outputs_prefix.child(f"{iteration}.ion").uri if wait else None,
+            schedule_date=schedule_date(scheduled),
         ))
     return actions

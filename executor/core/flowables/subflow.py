@@ -12,12 +12,14 @@ as the child exists.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Mapping
 
 from executor.core.actions import SetTaskRunState, StartSubflow
 from executor.core.decide import StepContext, flowable
 from executor.core.flowables.common import FlowableError, guarded
 from executor.core.model import TaskNode, TaskRunView
+from orchestrator.input_types import Invalid, parse_datetime
 from orchestrator.states import State
 from orchestrator.templating import TemplateError, render_value
 
@@ -75,6 +77,7 @@ def _start(ctx: StepContext, node: TaskNode, run: TaskRunView) -> StartSubflow:
         flow_id = ctx.renderer.render(node, run, definition.get("flowId"))
         inputs = ctx.renderer.render(node, run, definition.get("inputs") or {})
         labels = ctx.renderer.render(node, run, definition.get("labels") or {})
+        scheduled = ctx.renderer.render(node, run, definition.get("scheduleDate"))
     except TemplateError as error:
         raise FlowableError(f"Unable to render the subflow to start: {error}") from None
     if not isinstance(namespace, str) or not isinstance(flow_id, str) or not namespace or not flow_id:
@@ -86,4 +89,15 @@ def _start(ctx: StepContext, node: TaskNode, run: TaskRunView) -> StartSubflow:
         task_run_id=run.id, namespace=namespace, flow_id=flow_id,
         revision=revision if isinstance(revision, int) else None, inputs=dict(inputs), labels=labels,
         inherit_labels=bool(definition.get("inheritLabels", False)), wait=_defaults(node)[0],
+        schedule_date=schedule_date(scheduled),
     )
+
+
+def schedule_date(rendered: Any) -> datetime | None:
+    """The rendered `scheduleDate` property: when the child execution starts (now when absent)."""
+    if rendered is None or rendered == "":
+        return None
+    try:
+        return parse_datetime(str(rendered))
+    except Invalid as error:
+        raise FlowableError(f"The subflow's scheduleDate: {error}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orchestrator.flowlang import FlowSyntaxError, FlowValidationError
+from orchestrator.input_types import Invalid, parse_datetime
 from orchestrator.storage import StorageError
 
 
@@ -65,6 +67,16 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
     return inputs
 
 
+def schedule_date(text: str | None) -> datetime | None:
+    """The --schedule-date option: an ISO-8601 date-time with its time zone."""
+    if text is None:
+        return None
+    try:
+        return parse_datetime(text)
+    except Invalid as error:
+        raise CommandError(f"--schedule-date: {error}") from None
+
+
 def local_files(declared: Any, inputs: dict[str, str]) -> tuple[dict[str, str], dict[str, Path]]:
     """`--input data=@/path/to/file.csv` for a FILE input: the local file, uploaded with the
     execution. Other values (a `kestra:///…` URI among them) stay as given."""
@@ -95,6 +107,8 @@ class Command(BaseCommand):
                          help="an input; NAME=@PATH uploads a local file for a FILE input")
         run.add_argument("--json", action="store_true", help="print one JSON object")
         run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the end")
+        run.add_argument("--schedule-date", default=None, metavar="DATE-TIME",
+                         help="start at this ISO-8601 date-time (e.g. 2024-01-31T12:00:00Z) rather than now")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -105,7 +119,8 @@ class Command(BaseCommand):
         elif action == "deploy":
             self.deploy(flow_files(options["paths"]))
         else:
-            self.run(Path(options["file"]), parse_inputs(options["input"]), options["json"], options["timeout"])
+            self.run(Path(options["file"]), parse_inputs(options["input"]), options["json"], options["timeout"],
+                     schedule_date(options["schedule_date"]))
 
     def validate(self, files: list[Path]) -> None:
         from orchestrator.repository import validate
@@ -138,7 +153,8 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{failed} of {len(files)} flow(s) refused")
 
-    def run(self, path: Path, inputs: dict[str, str], as_json: bool, timeout: float) -> None:
+    def run(self, path: Path, inputs: dict[str, str], as_json: bool, timeout: float,
+            scheduled: datetime | None) -> None:
         from orchestrator.kestra_json import execution_json, log_json
         from orchestrator.local import LocalRuntime
         from orchestrator.models import LogEntry
@@ -157,7 +173,8 @@ class Command(BaseCommand):
             self.stderr.write(f"--input {name}: the flow declares no input {name!r}; ignored")
         inputs, files = local_files(declared, inputs)
         try:
-            execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs, files=files)
+            execution = create_execution(flow.namespace, flow.flow_id, inputs=inputs, files=files,
+                                         schedule_date=scheduled)
         except InvalidInputs as error:
             raise CommandError(f"{path}: invalid inputs, no execution created\n{_indent(str(error))}")
         except (FlowDisabled, ExecutionBlocked) as error:
