@@ -911,14 +911,15 @@ class Step:
     # --- SLA ---------------------------------------------------------------------------------
 
     def _schedule_sla(self, graph: FlowGraph) -> None:
-        """A MAX_DURATION SLA is a delay from the execution's start: fired while it still runs,
-        the SLA is violated."""
+        """A MAX_DURATION SLA is a delay from the execution's start — its `scheduleDate` when it
+        waited for one: fired while it still runs, the SLA is violated."""
+        start = max(self.execution.start_date, self.execution.schedule_date or self.execution.start_date)
         for sla in graph.data.get("sla") or ():
             duration = parse_duration(sla.get("duration")) if sla.get("type") == "MAX_DURATION" else None
             kind = f"{SLA_DELAY}{sla['id']}"
             if duration is not None and not Delay.objects.filter(execution_id=self.execution.id, kind=kind).exists():
                 self.delays.append(Delay(execution_id=self.execution.id, task_run_id=None,
-                                         kind=kind, fire_at=self.execution.start_date + duration))
+                                         kind=kind, fire_at=start + duration))
 
     def _sla_violated(self, graph: FlowGraph, view: ExecutionView, kind: str) -> list:
         sla = next((item for item in graph.data.get("sla") or () if f"{SLA_DELAY}{item.get('id')}" == kind), None)

@@ -60,8 +60,8 @@ def _dump_json(value: Any) -> str | None:
 
 
 def _datetime(value: Any) -> datetime | None:
-    # SQLite hands back text; PostgreSQL a datetime.
-    if value is None or isinstance(value, datetime):
+    # SQLite hands back text or a naive datetime in UTC; PostgreSQL an aware datetime.
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     return connection.ops.convert_datetimefield_value(value, None, connection)
 

@@ -4,6 +4,7 @@ also after an executor restart — and killable before it. Real executor and wor
 
 from __future__ import annotations
 
+import json
 import signal
 from datetime import datetime, timedelta, timezone
 
@@ -33,6 +34,21 @@ id: single
 namespace: tests
 concurrency:
   limit: 1
+tasks:
+  - id: answer
+    type: io.kestra.plugin.core.debug.Return
+    format: hello
+"""
+
+# Fails when it runs 2 s: counted from its scheduleDate, not from its creation.
+WITH_SLA = """
+id: bounded
+namespace: tests
+sla:
+  - id: quick
+    type: MAX_DURATION
+    behavior: FAIL
+    duration: PT2S
 tasks:
   - id: answer
     type: io.kestra.plugin.core.debug.Return
@@ -192,6 +208,13 @@ def test_a_scheduled_execution_does_not_hold_back_the_flows_queue(cluster, staff
     assert_started_on_time(ended(later["id"]), scheduled)
 
 
+def test_a_max_duration_sla_counts_from_the_schedule_date(cluster, staff, namespace):
+    deploy(staff, WITH_SLA, namespace)
+    scheduled = in_seconds(3)
+    created = create(staff, namespace, "bounded", scheduled)
+    assert_started_on_time(ended(created["id"]), scheduled)
+
+
 @pytest.mark.parametrize("value, reason", [
     ("tomorrow", "not an ISO-8601 date-time"),
     ("2024-13-40T10:00:00Z", "not an ISO-8601 date-time"),
@@ -239,3 +262,25 @@ def test_a_subflow_with_a_bad_schedule_date_fails_with_the_reason(cluster, staff
     messages = list(LogEntry.objects.filter(execution_id=parent["id"], level="ERROR").values_list("message", flat=True))
     assert any("scheduleDate" in message and "next tuesday" in message for message in messages), messages
     assert not Execution.objects.filter(parent_id=parent["id"]).exists()
+
+
+def test_flow_run_starts_at_its_schedule_date(tmp_path):
+    from tests.integration.test_local import flow_run
+
+    scheduled = in_seconds(3)
+    completed = flow_run(tmp_path, HELLO, "--json", "--schedule-date", iso(scheduled))
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    assert document["scheduleDate"] == iso(scheduled)
+    running = next(entry["date"] for entry in document["state"]["histories"] if entry["state"] == "RUNNING")
+    started = datetime.fromisoformat(running.replace("Z", "+00:00"))
+    assert scheduled <= started < scheduled + LATENESS
+
+
+def test_flow_run_refuses_a_bad_schedule_date(tmp_path):
+    from tests.integration.test_local import flow_run
+
+    completed = flow_run(tmp_path, HELLO, "--schedule-date", "2030-01-31T12:00:00")
+    assert completed.returncode != 0
+    assert "--schedule-date" in completed.stderr and "no time zone" in completed.stderr
+    assert "Traceback" not in completed.stderr
