@@ -41,6 +41,11 @@ tasks:
     extension: .txt
 """
 
+# As FLOW, but it waits in the middle until it is resumed: an event received then can only have
+# been sent while the execution was still running.
+FLOW_WITH_PAUSE = FLOW.replace("""    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT1S""", """    type: io.kestra.plugin.core.flow.Pause""")
+
 PAUSED = """
 id: held
 namespace: {namespace}
@@ -199,7 +204,8 @@ def test_a_stopped_webserver_leaves_no_server_behind(cluster):
 
 def test_server_local_streams_each_event_as_it_happens(tmp_path):
     """`server local` (waitress, everything in one process, SQLite) sends each event when it
-    happens, not once the stream ends: an event arrives while the execution still runs."""
+    happens, not once the stream ends: the stream says the execution is paused, the client
+    resumes it, and the same stream goes on to its end."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "server", "local", "--port", str(port), "--no-example"],
@@ -211,22 +217,21 @@ def test_server_local_streams_each_event_as_it_happens(tmp_path):
         wait_for(lambda: any("Press Ctrl-C" in line for line in lines), 90, "server local to start")
         password = re.search(r"Admin user created: admin / (\S+)", "".join(lines)).group(1)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", auth=("admin", password), timeout=30) as api:
-            source = FLOW.format(namespace="company.team")
+            source = FLOW_WITH_PAUSE.format(namespace="company.team")
             assert api.post("/api/v1/flows", content=source, headers={"Content-Type": "application/x-yaml"}
                             ).status_code == 200
             created = api.post("/api/v1/executions/company.team/shout", files={"data": ("a.txt", b"quiet\n")})
             execution_id = created.json()["id"]
             with api.stream("GET", f"/api/v1/executions/{execution_id}/follow") as response:
-                first_running = None
+                resumed = False
                 for name, data in events(response):
-                    if name == "progress" and data["state"]["current"] == "RUNNING" and first_running is None:
-                        first_running = data
-                        # received while the execution still runs (its Sleep takes a second)
-                        assert api.get(f"/api/v1/executions/{execution_id}").json()["state"]["current"] == "RUNNING"
+                    if name == "progress" and data["state"]["current"] == "PAUSED" and not resumed:
+                        assert api.post(f"/api/v1/executions/{execution_id}/resume").status_code == 204
+                        resumed = True
                     if name == "end":
                         final = data
                         break
-            assert first_running is not None
+            assert resumed
             assert final["state"]["current"] == "SUCCESS"
             output = next(run for run in final["taskRunList"] if run["taskId"] == "upper")["outputs"]["uri"]
             assert api.get(f"/api/v1/executions/{execution_id}/file", params={"path": output}).text == "QUIET\n"
