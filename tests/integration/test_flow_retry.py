@@ -28,9 +28,12 @@ def test_a_failed_execution_is_retried_as_new_executions_up_to_max_attempt(clust
     flow, _ = deploy(with_namespace(FLAKY, namespace))
     first = create_execution(flow.namespace, flow.flow_id, inputs={})
 
+    def attempts():
+        return list(Execution.objects.filter(namespace=flow.namespace, flow_id=flow.flow_id).order_by("start_date"))
+
     def three_ended():
-        chain = list(Execution.objects.filter(namespace=flow.namespace, flow_id=flow.flow_id).order_by("start_date"))
-        return chain if len(chain) == 3 and finished(chain[-1].id) else None
+        chain = attempts()
+        return attempts() if len(chain) == 3 and finished(chain[-1].id) else None  # read again: the last one ended
 
     chain = wait_for(three_ended, 30, "three attempts")
     assert [execution.state for execution in chain] == ["RETRIED", "RETRIED", "FAILED"]
