@@ -27,6 +27,7 @@ from orchestrator import repository
 from orchestrator.admin_kv import KVStoreAdmin  # noqa: F401 (registers the KV store's page)
 from orchestrator.flowlang import FlowValidationError
 from orchestrator.models import Execution, Flow, FlowRevision, LogEntry, NamespaceGrant, TaskRun
+from orchestrator.permissions import under
 from orchestrator.states import State
 
 _CODE = "font-family: monospace; white-space: pre-wrap; margin: 0"
@@ -258,7 +259,7 @@ class FlowNamespaceFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        return queryset.filter(Q(namespace=value) | Q(namespace__startswith=f"{value}."))
+        return queryset.filter(under(value))
 
 
 @admin.register(Execution)
@@ -290,7 +291,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(Q(id=term) | Q(namespace=term) | Q(namespace__startswith=f"{term}.")), False
+        return queryset.filter(Q(id=term) | under(term)), False
 
     def get_urls(self):
         act = path("<path:object_id>/act/<str:name>/", self.admin_site.admin_view(self.act_view),

@@ -31,6 +31,11 @@ def covers(prefix: str, namespace: str) -> bool:
     return namespace == prefix or namespace.startswith(prefix + ".")
 
 
+def under(namespace: str, field_name: str = "namespace") -> Q:
+    """The rows whose `field_name` is `namespace` or one under it: `covers` as a query."""
+    return Q(**{field_name: namespace}) | Q(**{f"{field_name}__startswith": namespace + "."})
+
+
 @dataclass(frozen=True)
 class NamespaceRights:
     """What one user may do: everything (staff), or the namespaces granted for each right."""
@@ -50,7 +55,7 @@ class NamespaceRights:
             return rows
         condition = Q(pk__in=[])
         for prefix in self.granted.get(right, ()):
-            condition |= Q(**{field_name: prefix}) | Q(**{f"{field_name}__startswith": prefix + "."})
+            condition |= under(prefix, field_name)
         return rows.filter(condition)
 
 

@@ -35,7 +35,7 @@ from orchestrator.api.errors import bad_request, domain_errors, not_found, too_l
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.kestra_json import execution_json, log_json
 from orchestrator.models import Execution, Flow, LogEntry, TaskRun
-from orchestrator.permissions import Right
+from orchestrator.permissions import Right, under
 from orchestrator.states import State
 
 FORM_PARSERS = [MultiPartParser, FormParser, JSONParser]
@@ -185,7 +185,7 @@ class ExecutionSearch(ApiView):
         executions = readable(request, Execution.objects.all())
         namespace = params.get("namespace")
         if namespace:
-            executions = executions.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
+            executions = executions.filter(under(namespace))
         if params.get("flowId"):
             executions = executions.filter(flow_id=params["flowId"])
         states = params.getlist("state")

@@ -25,7 +25,7 @@ from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.api.parsers import YAML_PARSERS
 from orchestrator.flowlang import FlowValidationError, flow_json_schema, load_yaml
 from orchestrator.models import Flow, FlowRevision
-from orchestrator.permissions import Right
+from orchestrator.permissions import Right, under
 
 # Documents of one multi-flow body are separated by a line of three dashes, as in Kestra.
 _DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
@@ -71,7 +71,7 @@ def searched_flows(request):
     flows = readable(request, Flow.objects.filter(deleted=False))
     namespace = request.query_params.get("namespace")
     if namespace:
-        flows = flows.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
+        flows = flows.filter(under(namespace))
     query = request.query_params.get("q")
     if query:
         flows = flows.filter(Q(flow_id__icontains=query) | Q(namespace__icontains=query))

@@ -7,7 +7,7 @@ trigram index for the text of `q` (migration 0007), so a search stays fast on a 
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as fields
@@ -21,6 +21,7 @@ from orchestrator.api.executions import _date
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.kestra_json import log_json
 from orchestrator.models import Execution, LogEntry
+from orchestrator.permissions import under
 
 LEVELS = LogEntry.LEVELS
 _SORTS = {"timestamp": "timestamp", "namespace": "namespace", "flowId": "flow_id", "executionId": "execution_id"}
@@ -49,7 +50,7 @@ def search_logs(request) -> QuerySet:
         logs = logs.filter(message__icontains=params["q"])
     namespace = params.get("namespace")
     if namespace:
-        logs = logs.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
+        logs = logs.filter(under(namespace))
     if params.get("flowId"):
         logs = logs.filter(flow_id=params["flowId"])
     if params.get("triggerId"):

@@ -4,7 +4,6 @@ edition — a namespace exists while a flow lives in it or under it (`company.te
 
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -14,7 +13,7 @@ from orchestrator.api.base import ERRORS, ApiView
 from orchestrator.api.errors import bad_request, not_found
 from orchestrator.api.pagination import page_and_size
 from orchestrator.models import Flow
-from orchestrator.permissions import Right
+from orchestrator.permissions import Right, under
 
 
 class Namespace(serializers.Serializer):
@@ -75,7 +74,7 @@ class NamespaceDetail(ApiView):
     @extend_schema(operation_id="getNamespace", tags=["Namespaces"], responses={200: Namespace, **ERRORS},
                    summary="A namespace, if a flow lives in it or under it")
     def get(self, request, namespace: str):
-        flows = Flow.objects.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."), deleted=False)
+        flows = Flow.objects.filter(under(namespace), deleted=False)
         if not flows.exists():
             raise not_found(f"namespace {namespace} does not exist: no flow lives in it or under it")
         return Response(namespace_json(namespace))

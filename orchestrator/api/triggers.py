@@ -24,7 +24,7 @@ from orchestrator.api.errors import bad_request, conflict, not_found
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.api.serializers import Error
 from orchestrator.models import Flow
-from orchestrator.permissions import Right
+from orchestrator.permissions import Right, under
 from scheduler import actions, service
 from scheduler.dates import iso, parse_iso
 from scheduler.models import TriggerState
@@ -172,7 +172,7 @@ def _filtered(params: Mapping[str, Any]) -> QuerySet:
     states = TriggerState.objects.all()
     namespace = params.get("namespace")
     if namespace:
-        states = states.filter(Q(namespace=namespace) | Q(namespace__startswith=f"{namespace}."))
+        states = states.filter(under(namespace))
     if params.get("flowId"):
         states = states.filter(flow_id=params["flowId"])
     query = params.get("q")
