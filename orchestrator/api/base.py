@@ -3,6 +3,9 @@ checks every request passes, and the error answers the OpenAPI document lists fo
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from django.utils.dateparse import parse_datetime
 from rest_framework.views import APIView
 
 from orchestrator.api.access import NamespacePermission
@@ -33,6 +36,20 @@ def whole_number(value: str | None, name: str) -> int | None:
         raise bad_request(f"{name} must be a whole number of at least 1",
                           [{"path": name, "message": "a whole number of at least 1", "line": None}])
     return int(value)
+
+
+def date_param(params, name: str) -> datetime:
+    """A date-time parameter, in UTC: PostgreSQL refuses offsets past 15:59, which ISO-8601 allows."""
+    try:
+        moment = parse_datetime(params[name].replace(" ", "+"))
+        if moment is not None:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # well formed, but no such date, or none in UTC (year 1 east of it)
+        moment = None
+    if moment is None:
+        raise bad_request(f"{name} is not an ISO-8601 date-time",
+                          [{"path": name, "message": "an ISO-8601 date-time, e.g. 2024-01-31T12:00:00Z", "line": None}])
+    return moment
 
 
 def refuse_larger_than(request, limit: int, what: str = "The request") -> None:

@@ -11,7 +11,6 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,7 +18,6 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.http import StreamingHttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -30,7 +28,7 @@ from executor import service
 from orchestrator import repository
 from orchestrator.api import serializers
 from orchestrator.api.access import readable, require
-from orchestrator.api.base import ERRORS, ApiView, whole_number
+from orchestrator.api.base import ERRORS, ApiView, date_param, whole_number
 from orchestrator.api.errors import bad_request, domain_errors, not_found, too_large
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.kestra_json import execution_json, log_json
@@ -108,7 +106,7 @@ def create_execution(request, namespace: str, flow_id: str) -> Response:
         raise too_large(f"The request is larger than {settings.HARRIER_MAX_UPLOAD_BYTES} bytes")
     labels = _labels(request.query_params.getlist("labels"))
     revision = _revision(request)
-    schedule_date = _date(request.query_params, "scheduleDate") if request.query_params.get("scheduleDate") else None
+    schedule_date = date_param(request.query_params, "scheduleDate") if request.query_params.get("scheduleDate") else None
     inputs = _form_values(request.data)
     uploads = getattr(request, "FILES", {}) or {}
     for name in uploads:
@@ -199,9 +197,9 @@ class ExecutionSearch(ApiView):
         for label in _labels(params.getlist("labels")):
             executions = executions.filter(_has_label(label))
         if params.get("startDate"):
-            executions = executions.filter(start_date__gte=_date(params, "startDate"))
+            executions = executions.filter(start_date__gte=date_param(params, "startDate"))
         if params.get("endDate"):
-            executions = executions.filter(end_date__lte=_date(params, "endDate"))
+            executions = executions.filter(end_date__lte=date_param(params, "endDate"))
         executions = executions.order_by(*ordering(params, _SORTS, ["-start_date"]), "-id")
         rows, total, exact = paged(executions, page, size)
         return Response({"results": executions_json(rows), "total": total, "totalIsExact": exact})
@@ -214,20 +212,6 @@ def _has_label(label: dict[str, str]) -> Q:
     import json
 
     return Q(labels__icontains=json.dumps(label))
-
-
-def _date(params, name: str) -> datetime:
-    """A date-time parameter, in UTC: PostgreSQL refuses offsets past 15:59, which ISO-8601 allows."""
-    try:
-        moment = parse_datetime(params[name].replace(" ", "+"))
-        if moment is not None:
-            moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-    except (ValueError, OverflowError):  # well formed, but no such date, or none in UTC (year 1 east of it)
-        moment = None
-    if moment is None:
-        raise bad_request(f"{name} is not an ISO-8601 date-time",
-                          [{"path": name, "message": "an ISO-8601 date-time, e.g. 2024-01-31T12:00:00Z", "line": None}])
-    return moment
 
 
 class ExecutionDetail(ApiView):

@@ -15,9 +15,8 @@ from rest_framework.response import Response
 
 from orchestrator.api import serializers
 from orchestrator.api.access import readable
-from orchestrator.api.base import ERRORS, ApiView
+from orchestrator.api.base import ERRORS, ApiView, date_param
 from orchestrator.api.errors import bad_request
-from orchestrator.api.executions import _date
 from orchestrator.api.pagination import ordering, page_and_size, paged
 from orchestrator.kestra_json import log_json
 from orchestrator.models import Execution, LogEntry
@@ -60,9 +59,9 @@ def search_logs(request) -> QuerySet:
     if levels:
         logs = logs.filter(level__in=levels)
     if params.get("startDate"):
-        logs = logs.filter(timestamp__gte=_date(params, "startDate"))
+        logs = logs.filter(timestamp__gte=date_param(params, "startDate"))
     if params.get("endDate"):
-        logs = logs.filter(timestamp__lte=_date(params, "endDate"))
+        logs = logs.filter(timestamp__lte=date_param(params, "endDate"))
     return logs.order_by(*ordering(params, _SORTS, ["-timestamp"]), "-id")
 
 
