@@ -8,6 +8,8 @@ new job's expressions name.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import random
 from dataclasses import replace
@@ -15,6 +17,7 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
 import orjson
+from django.conf import settings
 from django.db import transaction
 
 from executor import delays, flow_triggers, for_each_item, log_fetch, store, working_directory
@@ -28,7 +31,8 @@ from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
 )
 from executor.core.control import change_state, end_now, kill, replay_runs, resume
-from executor.core.decide import ContextRenderer, apply_to_view
+from executor.core.decide import ContextRenderer, WholeViewNeeded, apply_to_view
+from executor.core.model import LOOPS
 from executor.core.flowables.subflow import OLD_FLOW, SUBFLOW
 from executor.flowables.for_each_item import ITEMS as FOR_EACH_ITEM_BATCHES
 from executor.core.flowables.working_directory import ChildResult, accepted_children, outcome
@@ -71,18 +75,96 @@ def handle_message(message: dict[str, Any]) -> None:
         # change nothing, so it does not wait for the execution's lock behind a long step.
         return
     with transaction.atomic():
-        execution, rows, result_run = store.load(message["executionId"], result["taskRunId"] if result else None)
-        if execution is None:
-            logger.warning("execution %s does not exist", message["executionId"])
-            return
-        if State(execution.state).is_terminal:
-            return
-        step = Step(execution)
-        jobs = step.advance(rows, result, result_run)
-        jobs += step.redispatch(message.get("redispatch") or [])
-        jobs += step.reattempt(message.get("lost") or [])
+        jobs = None
+        if result is not None and not message.get("redispatch") and not message.get("lost"):
+            jobs = _focused_step(message["executionId"], result)
+        if jobs is None:
+            execution, rows, result_run = store.load(message["executionId"], result["taskRunId"] if result else None)
+            if execution is None:
+                logger.warning("execution %s does not exist", message["executionId"])
+                return
+            if State(execution.state).is_terminal:
+                return
+            step = Step(execution)
+            jobs = step.advance(rows, result, result_run)
+            jobs += step.redispatch(message.get("redispatch") or [])
+            jobs += step.reattempt(message.get("lost") or [])
         if jobs:
             transaction.on_commit(lambda: _send(jobs))
+
+
+@functools.lru_cache(maxsize=4096)
+def _flow_of(execution_id: str) -> tuple[str, str, int] | None:
+    """The flow revision an execution runs (it never changes: a restart on another revision is a
+    new execution)."""
+    return Execution.objects.filter(id=execution_id).values_list("namespace", "flow_id", "flow_revision").first()
+
+
+def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messages.WorkerJob] | None:
+    """The step for a task run's result, over a view of the task runs it is about (docs/executions.md,
+    "Wide loops"): those outside loops, the task run and those above it, the task runs of its
+    loop value; of each loop above it, the other children only counted. Its cost does not grow with
+    the loops' width. None when the step must look at every task run: no loop in the flow, SQLite,
+    an execution that is not RUNNING, or a decision that needs them all (WholeViewNeeded).
+    Nothing is written before it returns a list."""
+    if not store.can_focus():
+        return None
+    flow = _flow_of(execution_id)
+    if flow is None:
+        return None
+    try:
+        graph = flow_graph(*flow)
+    except FlowNotFound:
+        return None
+    if not graph.loops:
+        return None
+    outside, value_loops = _loop_parts(*flow, graph)
+    execution, rows, run, above, last_seq = store.load_focused(
+        execution_id, result["taskRunId"], outside, sorted(graph.loops), value_loops)
+    if execution is None or run is None or execution.state != State.RUNNING.value:
+        return None
+    loop_runs = []
+    for row in rows:
+        node = graph.nodes.get(row[1])
+        if node is None or State(row[3]) not in ACTIVE:
+            continue
+        if node.id in graph.loops:
+            loop_runs.append(row[0])
+        elif node.kind == "flowable" and node.id in graph.in_loops and row[0] not in above:
+            return None  # a flowable at work whose children the view does not hold
+    counts = store.child_counts(loop_runs)
+    for row in rows:
+        if row[2] in counts:
+            counts[row[2]][row[1], row[3]] -= 1
+    unseen: dict[str, dict[tuple[str, State], int]] = {}
+    for parent_id, by_state in counts.items():
+        if any(count < 0 for count in by_state.values()):
+            logger.error("execution %s: the children of task run %s are counted wrong (%r); the step reads them all",
+                         execution_id, parent_id, by_state)
+            return None
+        unseen[parent_id] = {(task_id, State(state)): count for (task_id, state), count in by_state.items() if count}
+    try:
+        return Step(execution).advance(rows, result, run, focus=(unseen, last_seq + 1))
+    except WholeViewNeeded:
+        return None
+
+
+_LOOP_PARTS: dict[tuple[str, str, int], tuple[list[str], list[str]]] = {}
+
+
+def _loop_parts(namespace: str, flow_id: str, revision: int, graph: FlowGraph) -> tuple[list[str], list[str]]:
+    """The tasks outside any loop, and the loops whose values each run their tasks in sequence."""
+    key = (namespace, flow_id, revision)
+    if key not in _LOOP_PARTS:
+        if len(_LOOP_PARTS) > 1024:
+            _LOOP_PARTS.clear()
+        _LOOP_PARTS[key] = _split_loops(graph)
+    return _LOOP_PARTS[key]
+
+
+def _split_loops(graph: FlowGraph) -> tuple[list[str], list[str]]:
+    return (sorted(set(graph.nodes) - graph.in_loops),
+            sorted(task_id for task_id in graph.loops if LOOPS[graph.nodes[task_id].type]))
 
 
 class NotPaused(ValueError):
@@ -331,7 +413,13 @@ class Step:
         self.batching = False
 
     def advance(self, rows: list[tuple], result: messages.TaskResult | None,
-                result_run: TaskRun | None, fired: list[Delay] = ()) -> list[messages.WorkerJob]:
+                result_run: TaskRun | None, fired: list[Delay] = (),
+                focus: tuple[Mapping[str, Mapping[tuple[str, State], int]], int] | None = None,
+                ) -> list[messages.WorkerJob]:
+        """Apply a result (or fired delays) and decide what follows, over `rows`: every task run
+        of the execution, or, with `focus` (the loops' children left out, counted; the next
+        `seq`), those a focused step read (_focused_step). Raises WholeViewNeeded, having written
+        nothing, when a focused step turns out to need them all."""
         execution = self.execution
         try:
             graph = flow_graph(execution.namespace, execution.flow_id, execution.flow_revision)
@@ -372,8 +460,26 @@ class Step:
                 views[dispatch.task_run_id] = _run_view(self.full[dispatch.task_run_id])
         dispatches += self._deferred_dispatches(graph, rows)
         view = replace(self._view(tuple(views.values())), fired=fired_kinds)
-        return self._apply(graph, view, decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self)),
-                           dispatches)
+        if focus is not None:
+            view = replace(view, unseen=focus[0], next_seq=focus[1])
+        actions = decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self))
+        if focus is not None and settings.HARRIER_CHECK_FOCUSED_STEPS:
+            self._check_focused(graph, view, actions)
+        return self._apply(graph, view, actions, dispatches)
+
+    def _check_focused(self, graph: FlowGraph, view: ExecutionView, actions: list) -> None:
+        """Decide the step again over every task run, and fail it when that decides otherwise than
+        the focused view did (HARRIER_CHECK_FOCUSED_STEPS, set by the tests)."""
+        runs = {row[0]: _row_view(row) for row in store.load_rows(self.execution.id)}
+        runs.update((run.id, _run_view(run)) for run in self.full.values())
+        whole = replace(view, task_runs=tuple(sorted(runs.values(), key=lambda run: run.seq)), unseen=None,
+                        next_seq=0)
+        expected = decide(graph, whole, new_id, _LazyRenderer(self, graph, whole), _Details(self))
+        if _comparable(actions) != _comparable(expected):
+            logger.error("execution %s: a focused step decided %r where the whole view decides %r",
+                         self.execution.id, actions, expected)
+            raise AssertionError(f"execution {self.execution.id}: the focused step decided otherwise than the "
+                                 f"whole view")
 
     def act(self, rows: list[tuple], action: Callable[[FlowGraph, ExecutionView], list]) -> list[messages.WorkerJob]:
         """Apply a person's action on the execution — decided by the core, which raises
@@ -478,10 +584,10 @@ class Step:
         """Dispatches for the jobs an earlier step left to send (`_defer_beyond_batch`): task runs
         CREATED and never sent, at most one batch of them. (A WorkingDirectory's tasks run in
         its job, never in their own.)"""
-        from django.conf import settings
-
         deferred = [row[0] for row in rows if row[3] == State.CREATED.value and row[8]
                     and self._own_job(graph, row[1])]
+        if len(deferred) > settings.HARRIER_DISPATCH_BATCH:
+            self._evaluate_again()  # for the next batch: the steps about a result may not see them
         dispatches = []
         for run in store.task_runs(self.execution.id, deferred[:settings.HARRIER_DISPATCH_BATCH]):
             run.dispatched = self.moment
@@ -500,8 +606,6 @@ class Step:
         dispatch date, and the next step sends them. So a wide loop's jobs go out a batch at a
         time, each step stays short, and a job's dispatch date is close to its sending, which
         is what the reconciler judges a lost job by."""
-        from django.conf import settings
-
         for action in dispatches[settings.HARRIER_DISPATCH_BATCH:]:
             self._load(action.task_run_id).dispatched = None
         if len(dispatches) > settings.HARRIER_DISPATCH_BATCH:
@@ -549,8 +653,6 @@ class Step:
         result of a lost attempt is then ignored: it is not the attempt in flight."""
         if not lost:
             return []
-        from django.conf import settings
-
         wanted = {entry["taskRunId"]: entry for entry in lost}
         found = [(run, wanted[run.id]) for run in store.task_runs(self.execution.id, list(wanted))
                  if run.state in IN_FLIGHT and run.attempt_count + 1 == wanted[run.id]["attempt"]]
@@ -1155,22 +1257,46 @@ class _Details:
 
 
 class _LazyRenderer:
-    """Renders flowables' properties; loads the execution's outputs only when first asked."""
+    """Renders flowables' properties; loads the outputs a task's expressions name (all of them
+    when that cannot be told) only when first asked."""
 
     def __init__(self, step: Step, graph: FlowGraph, view: ExecutionView) -> None:
         self._step, self._graph, self._view = step, graph, view
-        self._inner: ContextRenderer | None = None
+        self._inner: dict[frozenset[str] | None, ContextRenderer] = {}
 
     def render(self, node, run, value, ancestors=(), taskrun=None):
-        if self._inner is None:
-            rows = store.outputs_rows(self._step.execution.id, None)
+        wanted = referenced_outputs(node)
+        inner = self._inner.get(wanted)
+        if inner is None:
+            step = self._step
+            rows = store.outputs_rows(step.execution.id, wanted)
             # This step's own changes are not written yet: listed last, they override the rows.
-            pending = [(r.task_id, r.value, r.outputs, r.parent_task_run_id) for r in self._step.full.values()
-                       if r.outputs is not None]
-            outputs = outputs_of([*rows, *pending], self._step._runs(self._view))
-            context = {**execution_context(self._graph, self._view, outputs), **ambient()}
-            self._inner = ContextRenderer(context)
-        return self._inner.render(node, run, value, ancestors, taskrun)
+            pending = [(r.task_id, r.value, r.outputs, r.parent_task_run_id) for r in step.full.values()
+                       if r.outputs is not None and (wanted is None or r.task_id in wanted)]
+            runs = step._with_ancestors(step._runs(self._view), [row[3] for row in (*rows, *pending)])
+            outputs = outputs_of([*rows, *pending], runs)
+            inner = self._inner[wanted] = ContextRenderer({**execution_context(self._graph, self._view, outputs),
+                                                           **ambient()})
+        return inner.render(node, run, value, ancestors, taskrun)
+
+
+def _comparable(actions: list) -> list[str]:
+    """Actions as text, in an order of their own and with the ids of the task runs they create
+    replaced by what those task runs are, so that two decisions of one step can be compared."""
+    names: dict[str, str] = {}
+    for action in actions:
+        if isinstance(action, CreateTaskRun):  # a parent is created before its children
+            parent = names.get(action.parent_id, action.parent_id)
+            names[action.id] = f"<{action.task_id} under {parent} #{action.iteration} {action.value!r}>"
+    texts = []
+    for action in actions:
+        values = []
+        for field in dataclasses.fields(action):
+            value = getattr(action, field.name)
+            if not (isinstance(action, CreateTaskRun) and field.name == "seq"):
+                values.append(f"{field.name}={names.get(value, value) if isinstance(value, str) else value!r}")
+        texts.append(f"{type(action).__name__}({', '.join(values)})")
+    return sorted(texts)
 
 
 def _lost_attempts(attempts: list[dict[str, Any]]) -> int:

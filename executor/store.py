@@ -120,6 +120,87 @@ def load(execution_id: str, task_run_id: str | None) -> tuple[Execution | None, 
     return execution, rows, run
 
 
+_COUNT_TABLE = "orchestrator_childcount"  # kept by triggers: migrations/0011_task_run_child_counts.py
+
+
+def can_focus() -> bool:
+    """Whether a step can read only the task runs it is about (load_focused): the children of loops
+    are counted by the database (PostgreSQL)."""
+    return connection.vendor == "postgresql"
+
+
+def load_focused(execution_id: str, task_run_id: str, outside_loops: list[str], loops: list[str],
+                 value_loops: list[str]) -> tuple[Execution | None, list[tuple], TaskRun | None, set[str], int]:
+    """What a step about the result of one task run starts from, whatever the size of the loops it
+    sits in: the execution's row, locked as `load` locks it; the scalar columns of the task runs of
+    the tasks outside loops (`outside_loops`), of the task run and those above it, of the children
+    of those above it that are not loops (`loops`), and, under a loop whose values each run their
+    tasks in sequence (`value_loops`), of the task runs of the same value; the whole row of the task
+    run; the task runs whose children are all read; and the `seq` the next new task run takes."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with batch(), connection.cursor() as first, connection.cursor() as second, connection.cursor() as third, \
+            connection.cursor() as fourth:
+        first.execute(
+            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}", [execution_id]
+        )
+        second.execute(
+            f"""WITH RECURSIVE chain AS (
+                    SELECT id, parent_task_run_id, task_id, iteration FROM {_RUN_TABLE}
+                    WHERE id = %s AND execution_id = %s
+                  UNION ALL
+                    SELECT run.id, run.parent_task_run_id, run.task_id, run.iteration
+                    FROM {_RUN_TABLE} run JOIN chain ON run.id = chain.parent_task_run_id
+                ), wanted AS (
+                    SELECT id FROM {_RUN_TABLE} WHERE execution_id = %s AND task_id = ANY(%s)
+                  UNION SELECT id FROM chain
+                  UNION SELECT run.id FROM {_RUN_TABLE} run JOIN chain ON run.parent_task_run_id = chain.id
+                    WHERE chain.task_id <> ALL(%s)
+                  UNION SELECT run.id FROM {_RUN_TABLE} run
+                    JOIN chain ON run.parent_task_run_id = chain.parent_task_run_id AND run.iteration = chain.iteration
+                    JOIN chain loop ON loop.id = chain.parent_task_run_id
+                    WHERE loop.task_id = ANY(%s)
+                )
+                SELECT {', '.join(VIEW_COLUMNS)}, id IN (SELECT id FROM chain WHERE task_id <> ALL(%s))
+                FROM {_RUN_TABLE} WHERE id IN (SELECT id FROM wanted) ORDER BY seq""",
+            [task_run_id, execution_id, execution_id, outside_loops, loops, value_loops, loops],
+        )
+        third.execute(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s",
+            [execution_id, task_run_id],
+        )
+        fourth.execute(f"SELECT max(seq) FROM {_RUN_TABLE} WHERE execution_id = %s", [execution_id])
+        row = first.fetchone()
+        found = second.fetchall()
+        run_row = third.fetchone()
+        last_seq = fourth.fetchone()[0]
+    execution = _instance(Execution, _EXECUTION_COLUMNS, _EXECUTION_JSON, row) if row else None
+    run = _instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, run_row) if run_row else None
+    rows = [found_row[:-1] for found_row in found]
+    above = {found_row[0] for found_row in found if found_row[-1]}
+    return execution, rows, run, above, -1 if last_seq is None else last_seq
+
+
+def child_counts(parent_ids: list[str]) -> dict[str, dict[tuple[str, str], int]]:
+    """{parent task run id: {(task id, state): how many of its children}} (load_focused)."""
+    if not parent_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT parent_task_run_id, task_id, state, count FROM {_COUNT_TABLE} "
+                       "WHERE parent_task_run_id = ANY(%s) AND count <> 0", [parent_ids])
+        counts: dict[str, dict[tuple[str, str], int]] = {}
+        for parent_id, task_id, state, count in cursor.fetchall():
+            counts.setdefault(parent_id, {})[task_id, state] = count
+    return counts
+
+
+def load_rows(execution_id: str) -> list[tuple]:
+    """The scalar columns of every task run of the execution (VIEW_COLUMNS), in order."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s ORDER BY seq",
+                       [execution_id])
+        return cursor.fetchall()
+
+
 def has_ended(execution_id: str, task_run_id: str) -> bool:
     """Whether the task run has ended, read without any lock: an ended task run takes no
     further result (a restart sends a new attempt, whose number an old result does not bear)."""

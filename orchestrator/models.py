@@ -126,7 +126,14 @@ class TaskRun(models.Model):
 
     class Meta:
         ordering = ["seq"]
-        indexes = [models.Index(fields=["execution", "seq"], name="taskrun_execution_idx")]
+        indexes = [
+            models.Index(fields=["execution", "seq"], name="taskrun_execution_idx"),
+            # What a step about one task run reads (executor/store.py load_focused): the task runs
+            # of the tasks outside loops, and the children of the task runs above it.
+            models.Index(fields=["execution", "task_id"], name="taskrun_task_idx"),
+            models.Index(fields=["parent_task_run_id", "iteration"], name="taskrun_parent_idx",
+                         condition=Q(parent_task_run_id__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task_id} {self.state}"

@@ -271,6 +271,9 @@ HARRIER_RECONCILE_AFTER = env_float("HARRIER_RECONCILE_AFTER", 5.0)
 HARRIER_RECONCILE_INTERVAL = env_float("HARRIER_RECONCILE_INTERVAL", 2.0)
 # The most jobs one executor step sends; a wide loop's others go in the steps that follow.
 HARRIER_DISPATCH_BATCH = int(os.environ.get("HARRIER_DISPATCH_BATCH", "500"))
+# Decide every step about one task run inside a loop a second time over all the execution's task
+# runs, and fail it when the two decisions differ: a check for the tests, which doubles the cost.
+HARRIER_CHECK_FOCUSED_STEPS = os.environ.get("HARRIER_CHECK_FOCUSED_STEPS", "") in {"1", "true", "yes"}
 # Worker liveness (workers/liveness.py, docs/workers.md): every worker process refreshes a
 # heartbeat in Redis this often (seconds), which expires after the TTL; the reconciler sends the
 # attempts of a worker silent that long again, as new attempts.

@@ -32,6 +32,11 @@ MAX_ROUNDS = 10_000
 default_new_id = new_id
 
 
+class WholeViewNeeded(Exception):
+    """Raised by a handler deciding over a view that leaves task runs out (ExecutionView.unseen)
+    when what it must decide needs them all: the shell decides the step again over every task run."""
+
+
 class Renderer(Protocol):
     """Renders a property of a task (a flowable's condition, values…) with the execution's
     variables plus that task's `task`, `taskrun` and, from its enclosing task runs (`ancestors`,
@@ -146,9 +151,21 @@ class StepContext:
         by_parent: dict[str | None, list[TaskRunView]] = {}
         for run in view.task_runs:
             by_parent.setdefault(run.parent_id, []).append(run)
-        next_seq = max((run.seq for run in view.task_runs), default=-1) + 1
+        next_seq = max(max((run.seq for run in view.task_runs), default=-1) + 1, view.next_seq)
         return cls(flow=flow, view=view, new_id=new_id, renderer=renderer, by_parent=by_parent,
                    next_seq=next_seq, details=details or ViewDetails(_utc_now))
+
+    def unseen_children(self, run_id: str) -> Mapping[tuple[str, str], int]:
+        """The children of a loop's task run that the view leaves out, counted by (task id,
+        state); empty when the view holds them all."""
+        unseen = self.view.unseen
+        return unseen.get(run_id, {}) if unseen is not None else {}
+
+    def whole_view(self) -> None:
+        """For a handler that looks at every task run of the execution: raise WholeViewNeeded
+        when the view leaves some out."""
+        if self.view.unseen is not None:
+            raise WholeViewNeeded("this task looks at every task run of the execution")
 
     def render(self, node: TaskNode, run: TaskRunView, value: Any, taskrun: Mapping[str, Any] | None = None) -> Any:
         """Render a property of `node` for its task run `run`, with `parent` and `parents`

@@ -65,6 +65,10 @@ class FlowGraph:
     data: Mapping[str, Any]
     # The flowable holding each task, by id (tasks at the flow's top level have none).
     parents: Mapping[str, str] = field(default_factory=dict)
+    # The loops of the flow (see LOOPS), and the tasks nested in one at any depth: theirs are the
+    # task runs that grow with the data, which a step about one task run leaves out of its view.
+    loops: frozenset[str] = frozenset()
+    in_loops: frozenset[str] = frozenset()
 
     def node(self, task_id: str) -> TaskNode:
         return self.nodes[task_id]
@@ -78,6 +82,14 @@ class FlowGraph:
             parent = self.parents.get(parent)
         return found
 
+
+# The flowables with one group of children per value of a list, and whether the tasks of one value
+# run one after the other (a single group per value) rather than each on its own.
+LOOPS = {
+    "io.kestra.plugin.core.flow.ForEach": True,
+    "io.kestra.plugin.core.flow.EachSequential": True,
+    "io.kestra.plugin.core.flow.EachParallel": False,
+}
 
 ROOT_TYPE = "io.kestra.plugin.core.flow.Sequential"
 ROOT_ID = ""  # the pseudo task holding the flow's top-level lists; it never has a task run
@@ -119,10 +131,21 @@ def build_graph(data: Mapping[str, Any], revision: int) -> FlowGraph:
                           (BRANCH_AFTER, "afterExecution"))
     }
     root = TaskNode(id=ROOT_ID, type=ROOT_TYPE, kind="flowable", definition={}, branches=branches)
+    loops = frozenset(node.id for node in nodes.values() if node.type in LOOPS)
+    in_loops = frozenset(task_id for task_id in nodes if _in_loop(task_id, parents, loops))
     return FlowGraph(
         id=data["id"], namespace=data["namespace"], revision=revision, root=root, nodes=nodes, data=data,
-        parents=parents,
+        parents=parents, loops=loops, in_loops=in_loops,
     )
+
+
+def _in_loop(task_id: str, parents: Mapping[str, str], loops: frozenset[str]) -> bool:
+    parent = parents.get(task_id)
+    while parent is not None:
+        if parent in loops:
+            return True
+        parent = parents.get(parent)
+    return False
 
 
 # Not frozen, though treated as such (change one with `replace`): a frozen dataclass builds three
@@ -161,6 +184,13 @@ class ExecutionView:
     # Delays that fired for this step, {task run id: kind}, and those asked for during it.
     fired: Mapping[str, str] = field(default_factory=dict)
     scheduled: frozenset[tuple[str, str]] = frozenset()
+    # None: `task_runs` holds every task run of the execution. Otherwise the view is a step's about
+    # one task run (a result), and holds the task runs outside loops, those above that task run
+    # and those of its iteration; of each loop task run it holds, the children left out are
+    # counted here, {loop task run id: {(task id, state): count}}; and `next_seq` is the `seq`
+    # the next new task run takes.
+    unseen: Mapping[str, Mapping[tuple[str, str], int]] | None = None
+    next_seq: int = 0
 
     def children(self, parent_id: str | None) -> list[TaskRunView]:
         return [run for run in self.task_runs if run.parent_id == parent_id]

@@ -27,7 +27,7 @@ import json
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from executor.core.decide import FlowableHandler, StepContext, enabled
+from executor.core.decide import FlowableHandler, StepContext, WholeViewNeeded, enabled
 from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, TaskNode, TaskRunView
 from orchestrator.states import ACTIVE, FAILED_STATES, State, worst
 from orchestrator.templating import TemplateError
@@ -271,9 +271,52 @@ def loop_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, n
             return [Group((task,), value, index) for index, value in enumerate(values) for task in nodes]
         return [Group(every, value, index) for index, value in enumerate(values)]
 
+    unseen = ctx.unseen_children(run.id)
+    if unseen:
+        return _loop_in_part(ctx, node, run, every, unseen, load, per_task=per_task, limit=limit)
     latest = ctx.latest_runs(run.id)
     running = _running_per_task(latest, every) if per_task else _running_per_value(latest, every)
     return run_groups(ctx, node, run, running, load=load, limit=limit, side_limit=side_limit)
+
+
+def _loop_in_part(ctx: StepContext, node: TaskNode, run: TaskRunView, nodes: tuple[TaskNode, ...],
+                  unseen: Mapping[tuple[str, State], int], load: Callable[[], Sequence[Group]], *,
+                  per_task: bool, limit: int) -> None:
+    """A step of a loop whose view holds only the children the step is about, the others being
+    counted in `unseen`: move on the groups of the children it holds, and start new groups while
+    `limit` allows (a loop starts its groups in order, so the groups started are the first ones).
+    What needs the other children — a failure, the `errors` or `finally` branch, the loop's end —
+    raises WholeViewNeeded."""
+    visible = ctx.by_parent.get(run.id, ())
+    counts: dict[tuple[str, State], int] = dict(unseen)
+    for child in visible:
+        counts[child.task_id, child.state] = counts.get((child.task_id, child.state), 0) + 1
+    main_ids = {task.id for task in nodes}
+    for (task_id, state), count in counts.items():
+        if count and (task_id not in main_ids or state in FAILED_STATES):
+            raise WholeViewNeeded(f"{node.id}: a child failed or an `errors` or `finally` task runs")
+    running = sum(count for (_, state), count in counts.items() if state in ACTIVE)
+    latest = ctx.latest_runs(run.id)
+    if not per_task:
+        # The tasks of one value run one after the other: the view holds all of its task runs.
+        values = {child.iteration: child.value for child in visible if child.iteration is not None}
+        for iteration in sorted(values):
+            group = Group(nodes, values[iteration], iteration)
+            if _ended(group, latest):
+                continue
+            if not any((iteration, task.id) in latest and latest[iteration, task.id].state in ACTIVE
+                       for task in nodes):
+                running += 1  # its next task starts now
+            _advance_group(ctx, run, group, latest)
+    if not running:
+        raise WholeViewNeeded(f"{node.id}: its last running child has ended")
+    if limit and running < limit:
+        first = nodes[0].id
+        started = sum(count for (task_id, _), count in counts.items() if per_task or task_id == first)
+        for group in load()[started:started + limit - running]:
+            if group.key in latest:
+                raise WholeViewNeeded(f"{node.id}: its groups did not start in order")
+            _advance_group(ctx, run, group, latest)
 
 
 def _running_per_task(latest: Mapping[RunKey, TaskRunView], nodes: tuple[TaskNode, ...]) -> list[Group]:

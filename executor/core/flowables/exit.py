@@ -22,6 +22,7 @@ _STATES = {"SUCCESS": State.SUCCESS, "WARNING": State.WARNING, "FAILED": State.F
 @guarded
 def exit_execution(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> State | None:
     assert run is not None
+    ctx.whole_view()
     try:
         written = ctx.renderer.render(node, run, node.definition.get("state", "SUCCESS"))
     except TemplateError as error:

@@ -32,6 +32,7 @@ def resume_task(ctx: StepContext, node: TaskNode, run: TaskRunView | None) -> St
         if (run.id, "resume") not in ctx.view.scheduled:
             ctx.actions.append(ResumeExecution(run.id, str(target), inputs))
         return None
+    ctx.whole_view()
     paused = [other for other in ctx.view.task_runs if other.state is State.PAUSED]
     if not paused:
         if _others_active(ctx, run):
