@@ -119,8 +119,9 @@ def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messag
     if not graph.loops:
         return None
     outside, value_loops = _loop_parts(*flow, graph)
+    kept = _take_finished(execution_id, result["taskRunId"])
     execution, rows, run, above, last_seq = store.load_focused(
-        execution_id, result["taskRunId"], outside, sorted(graph.loops), value_loops)
+        execution_id, result["taskRunId"], list(kept), outside, sorted(graph.loops), value_loops)
     if execution is None or run is None or execution.state != State.RUNNING.value:
         return None
     loop_runs = []
@@ -144,9 +145,30 @@ def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messag
             return None
         unseen[parent_id] = {(task_id, State(state)): count for (task_id, state), count in by_state.items() if count}
     try:
-        return Step(execution).advance(rows, result, run, focus=(unseen, last_seq + 1))
+        return Step(execution).advance(rows, result, run, focus=Focus(unseen, last_seq + 1, kept))
     except WholeViewNeeded:
         return None
+
+
+def _take_finished(execution_id: str, task_run_id: str) -> dict[str, messages.TaskResult]:
+    """Results of the execution's other jobs that workers have finished and kept, taken to be
+    applied with this one (a batch at most): many results arriving together cost a few steps."""
+    found = {}
+    for body in get_claims().take_finished(execution_id, settings.HARRIER_DISPATCH_BATCH):
+        message = orjson.loads(body)
+        if message.get("v") == messages.VERSION and message.get("result"):
+            found[message["result"]["taskRunId"]] = message["result"]
+    found.pop(task_run_id, None)
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Focus:
+    """What a step over part of an execution knows of the rest (_focused_step)."""
+
+    unseen: Mapping[str, Mapping[tuple[str, State], int]]  # ExecutionView.unseen
+    next_seq: int
+    kept: Mapping[str, messages.TaskResult]  # the other results it applies, by task run id
 
 
 _LOOP_PARTS: dict[tuple[str, str, int], tuple[list[str], list[str]]] = {}
@@ -414,12 +436,10 @@ class Step:
 
     def advance(self, rows: list[tuple], result: messages.TaskResult | None,
                 result_run: TaskRun | None, fired: list[Delay] = (),
-                focus: tuple[Mapping[str, Mapping[tuple[str, State], int]], int] | None = None,
-                ) -> list[messages.WorkerJob]:
+                focus: Focus | None = None) -> list[messages.WorkerJob]:
         """Apply a result (or fired delays) and decide what follows, over `rows`: every task run
-        of the execution, or, with `focus` (the loops' children left out, counted; the next
-        `seq`), those a focused step read (_focused_step). Raises WholeViewNeeded, having written
-        nothing, when a focused step turns out to need them all."""
+        of the execution, or, with `focus`, those a focused step read (_focused_step). Raises
+        WholeViewNeeded, having written nothing, when a focused step turns out to need them all."""
         execution = self.execution
         try:
             graph = flow_graph(execution.namespace, execution.flow_id, execution.flow_revision)
@@ -441,7 +461,7 @@ class Step:
             views[run.id] = _run_view(run)
         if result is not None or rows:
             # Also on a plain evaluation: the reconciler asks for one when results wait unapplied.
-            for other in self._apply_kept_results(graph, views):
+            for other in self._apply_kept_results(graph, views, focus.kept if focus is not None else None):
                 views[other.id] = _run_view(other)
             # A WorkingDirectory's tasks.
             views.update((child.id, _run_view(child)) for child in (*self.created, *self.settled))
@@ -461,7 +481,7 @@ class Step:
         dispatches += self._deferred_dispatches(graph, rows)
         view = replace(self._view(tuple(views.values())), fired=fired_kinds)
         if focus is not None:
-            view = replace(view, unseen=focus[0], next_seq=focus[1])
+            view = replace(view, unseen=focus.unseen, next_seq=focus.next_seq)
         actions = decide(graph, view, new_id, _LazyRenderer(self, graph, view), _Details(self))
         if focus is not None and settings.HARRIER_CHECK_FOCUSED_STEPS:
             self._check_focused(graph, view, actions)
@@ -792,23 +812,15 @@ class Step:
         node = graph.nodes.get(view.task_id)
         return node is not None and (node.kind == "runnable" or node.worker_job)
 
-    def _apply_kept_results(self, graph: FlowGraph, views: dict[str, TaskRunView]) -> list[TaskRun]:
+    def _apply_kept_results(self, graph: FlowGraph, views: dict[str, TaskRunView],
+                            found: Mapping[str, messages.TaskResult] | None = None) -> list[TaskRun]:
         """Apply, in this step, the results that workers have already finished for the other
         jobs in flight (each worker keeps a copy before sending its result message). Many tasks
         ending together — a wide ForEach — then cost a few steps instead of one each; their own
-        messages arrive later and change nothing."""
-        waiting = [view for view in views.values()
-                   if (view.state is State.CREATED or view.state is State.RUNNING) and view.attempts is not None
-                   and self._dispatched_job(graph, view)]
-        if not waiting:
-            return []
-        kept = get_claims().kept_results([result_key(view.id, view.attempts + 1) for view in waiting])
-        found = {}
-        for body in kept:
-            if body is not None:
-                message = orjson.loads(body)
-                if message.get("v") == messages.VERSION and message.get("result"):
-                    found[message["result"]["taskRunId"]] = message["result"]
+        messages arrive later and change nothing. `found`: those results, already taken (a
+        focused step's); else they are looked up for every task run in flight."""
+        if found is None:
+            found = self._kept_for(graph, views)
         if not found:
             return []
         applied = []
@@ -818,6 +830,21 @@ class Step:
                 if changed is not None:
                     applied.append(changed)
         return applied
+
+    def _kept_for(self, graph: FlowGraph, views: dict[str, TaskRunView]) -> dict[str, messages.TaskResult]:
+        waiting = [view for view in views.values()
+                   if (view.state is State.CREATED or view.state is State.RUNNING) and view.attempts is not None
+                   and self._dispatched_job(graph, view)]
+        if not waiting:
+            return {}
+        kept = get_claims().kept_results([result_key(view.id, view.attempts + 1) for view in waiting])
+        found = {}
+        for body in kept:
+            if body is not None:
+                message = orjson.loads(body)
+                if message.get("v") == messages.VERSION and message.get("result"):
+                    found[message["result"]["taskRunId"]] = message["result"]
+        return found
 
     def _apply_result(self, graph: FlowGraph, result: messages.TaskResult, run: TaskRun | None) -> TaskRun | None:
         if run is None or run.task_id not in graph.nodes:

@@ -129,14 +129,15 @@ def can_focus() -> bool:
     return connection.vendor == "postgresql"
 
 
-def load_focused(execution_id: str, task_run_id: str, outside_loops: list[str], loops: list[str],
+def load_focused(execution_id: str, task_run_id: str, others: list[str], outside_loops: list[str], loops: list[str],
                  value_loops: list[str]) -> tuple[Execution | None, list[tuple], TaskRun | None, set[str], int]:
-    """What a step about the result of one task run starts from, whatever the size of the loops it
-    sits in: the execution's row, locked as `load` locks it; the scalar columns of the task runs of
-    the tasks outside loops (`outside_loops`), of the task run and those above it, of the children
-    of those above it that are not loops (`loops`), and, under a loop whose values each run their
-    tasks in sequence (`value_loops`), of the task runs of the same value; the whole row of the task
-    run; the task runs whose children are all read; and the `seq` the next new task run takes."""
+    """What a step about the result of one task run (and of `others`) starts from, whatever the size
+    of the loops they sit in: the execution's row, locked as `load` locks it; the scalar columns of
+    the task runs of the tasks outside loops (`outside_loops`), of those task runs and those above
+    them, of the children of those above that are not loops (`loops`), and, under a loop whose
+    values each run their tasks in sequence (`value_loops`), of the task runs of the same value;
+    the whole row of the task run; the task runs whose children are all read; and the `seq` the
+    next new task run takes."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with batch(), connection.cursor() as first, connection.cursor() as second, connection.cursor() as third, \
             connection.cursor() as fourth:
@@ -146,7 +147,7 @@ def load_focused(execution_id: str, task_run_id: str, outside_loops: list[str], 
         second.execute(
             f"""WITH RECURSIVE chain AS (
                     SELECT id, parent_task_run_id, task_id, iteration FROM {_RUN_TABLE}
-                    WHERE id = %s AND execution_id = %s
+                    WHERE id = ANY(%s) AND execution_id = %s
                   UNION ALL
                     SELECT run.id, run.parent_task_run_id, run.task_id, run.iteration
                     FROM {_RUN_TABLE} run JOIN chain ON run.id = chain.parent_task_run_id
@@ -162,7 +163,7 @@ def load_focused(execution_id: str, task_run_id: str, outside_loops: list[str], 
                 )
                 SELECT {', '.join(VIEW_COLUMNS)}, id IN (SELECT id FROM chain WHERE task_id <> ALL(%s))
                 FROM {_RUN_TABLE} WHERE id IN (SELECT id FROM wanted) ORDER BY seq""",
-            [task_run_id, execution_id, execution_id, outside_loops, loops, value_loops, loops],
+            [[task_run_id, *others], execution_id, execution_id, outside_loops, loops, value_loops, loops],
         )
         third.execute(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s",

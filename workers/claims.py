@@ -35,6 +35,11 @@ def result_key(task_run_id: str, attempt: int) -> str:
     return f"harrier:result:{task_run_id}:{attempt}"
 
 
+def finished_key(execution_id: str) -> str:
+    """The result keys an execution's workers have kept and no step has taken yet (take_finished)."""
+    return f"harrier:finished:{execution_id}"
+
+
 def kill_key(execution_id: str) -> str:
     return f"harrier:killed:{execution_id}"
 
@@ -71,7 +76,15 @@ class ClaimStore(Protocol):
 
     # A copy of each result, so that a result message lost on its way to the executor can be
     # sent again by the reconciler.
-    def keep_result(self, key: str, body: bytes) -> None: ...
+    def keep_result(self, key: str, body: bytes, execution_id: str | None = None) -> None:
+        """Keep a result's message; with `execution_id`, also note it among the execution's
+        finished results, which take_finished hands to the next step."""
+        ...
+
+    def take_finished(self, execution_id: str, count: int) -> list[bytes]:
+        """At most `count` of the execution's kept results not taken yet, each taken once (a step
+        that fails loses them; their own messages still come)."""
+        ...
 
     def kept_result(self, key: str) -> bytes | None: ...
 
@@ -119,8 +132,19 @@ class RedisClaims:
     def is_claimed(self, key: str) -> bool:
         return bool(self._redis.exists(key))
 
-    def keep_result(self, key: str, body: bytes) -> None:
-        self._redis.set(key, body, ex=RESULT_TTL_SECONDS)
+    def keep_result(self, key: str, body: bytes, execution_id: str | None = None) -> None:
+        if execution_id is None:
+            self._redis.set(key, body, ex=RESULT_TTL_SECONDS)
+            return
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, body, ex=RESULT_TTL_SECONDS)
+            pipe.sadd(finished_key(execution_id), key)
+            pipe.expire(finished_key(execution_id), RESULT_TTL_SECONDS)
+            pipe.execute()
+
+    def take_finished(self, execution_id: str, count: int) -> list[bytes]:
+        keys = self._redis.spop(finished_key(execution_id), count) or []
+        return [body for body in self.kept_results([key.decode() for key in keys]) if body is not None]
 
     def kept_result(self, key: str) -> bytes | None:
         return self._redis.get(key)
@@ -219,9 +243,14 @@ class MemoryClaims:
         with self._lock:
             return key in self._claims
 
-    def keep_result(self, key: str, body: bytes) -> None:
+    def keep_result(self, key: str, body: bytes, execution_id: str | None = None) -> None:
         with self._lock:
             self._results[key] = body
+
+    def take_finished(self, execution_id: str, count: int) -> list[bytes]:
+        # Only a step over part of an execution takes them (PostgreSQL); `server local` runs on
+        # SQLite, whose steps find the kept results of their execution's task runs themselves.
+        return []
 
     def kept_result(self, key: str) -> bytes | None:
         with self._lock:
