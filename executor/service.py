@@ -76,7 +76,9 @@ def handle_message(message: dict[str, Any]) -> None:
         return
     with transaction.atomic():
         jobs = None
-        if result is not None and not message.get("redispatch") and not message.get("lost"):
+        if message.get("kind") == "send":
+            jobs = _send_unsent(message["executionId"])
+        elif result is not None and not message.get("redispatch") and not message.get("lost"):
             jobs = _focused_step(message["executionId"], result)
         if jobs is None:
             execution, rows, result_run = store.load(message["executionId"], result["taskRunId"] if result else None)
@@ -121,7 +123,7 @@ def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messag
     outside, value_loops = _loop_parts(*flow, graph)
     kept = _take_finished(execution_id, result["taskRunId"])
     execution, rows, run, above, last_seq = store.load_focused(
-        execution_id, result["taskRunId"], list(kept), outside, sorted(graph.loops), value_loops)
+        execution_id, result["taskRunId"], list(kept), outside, graph.loops, value_loops)
     if execution is None or run is None or execution.state != State.RUNNING.value:
         return None
     loop_runs = []
@@ -150,6 +152,50 @@ def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messag
         return None
 
 
+def _send_unsent(execution_id: str) -> list[messages.WorkerJob] | None:
+    """The next batch of the jobs earlier steps left unsent (Step._defer_beyond_batch), read by an
+    index on the task runs never sent: as cheap with a hundred thousand of them as with ten. None
+    when a step over the whole execution must do it (SQLite; an execution that is not running)."""
+    if not store.can_focus():
+        return None
+    flow = _flow_of(execution_id)
+    if flow is None:
+        return None
+    try:
+        graph = flow_graph(*flow)
+    except FlowNotFound:
+        return None
+    execution = store.lock_execution(execution_id)
+    if execution is None or execution.state not in (State.RUNNING.value, State.PAUSED.value):
+        return None
+    step = Step(execution)
+    unsent = store.unsent(execution_id, _own_jobs(*flow, graph), settings.HARRIER_DISPATCH_BATCH + 1)
+    if len(unsent) > settings.HARRIER_DISPATCH_BATCH:
+        step._send_later()
+        del unsent[settings.HARRIER_DISPATCH_BATCH:]
+    if not unsent:
+        return []
+    for run in unsent:
+        run.dispatched = step.moment
+    store.mark_dispatched(execution_id, [run.id for run in unsent], step.moment)
+    view = step._view(())
+    runs = step._runs(view)
+    return [step._job(graph, view, run, run.attempt_count + 1, runs) for run in unsent]
+
+
+_OWN_JOBS: dict[tuple[str, str, int], list[str]] = {}
+
+
+def _own_jobs(namespace: str, flow_id: str, revision: int, graph: FlowGraph) -> list[str]:
+    """The tasks whose task runs are sent to workers as jobs of their own."""
+    key = (namespace, flow_id, revision)
+    if key not in _OWN_JOBS:
+        if len(_OWN_JOBS) > 1024:
+            _OWN_JOBS.clear()
+        _OWN_JOBS[key] = sorted(task_id for task_id in graph.nodes if Step._own_job(graph, task_id))
+    return _OWN_JOBS[key]
+
+
 def _take_finished(execution_id: str, task_run_id: str) -> dict[str, messages.TaskResult]:
     """Results of the execution's other jobs that workers have finished and kept, taken to be
     applied with this one (a batch at most): many results arriving together cost a few steps."""
@@ -171,10 +217,10 @@ class Focus:
     kept: Mapping[str, messages.TaskResult]  # the other results it applies, by task run id
 
 
-_LOOP_PARTS: dict[tuple[str, str, int], tuple[list[str], list[str]]] = {}
+_LOOP_PARTS: dict[tuple[str, str, int], tuple[list[str], frozenset[str]]] = {}
 
 
-def _loop_parts(namespace: str, flow_id: str, revision: int, graph: FlowGraph) -> tuple[list[str], list[str]]:
+def _loop_parts(namespace: str, flow_id: str, revision: int, graph: FlowGraph) -> tuple[list[str], frozenset[str]]:
     """The tasks outside any loop, and the loops whose values each run their tasks in sequence."""
     key = (namespace, flow_id, revision)
     if key not in _LOOP_PARTS:
@@ -184,9 +230,9 @@ def _loop_parts(namespace: str, flow_id: str, revision: int, graph: FlowGraph) -
     return _LOOP_PARTS[key]
 
 
-def _split_loops(graph: FlowGraph) -> tuple[list[str], list[str]]:
+def _split_loops(graph: FlowGraph) -> tuple[list[str], frozenset[str]]:
     return (sorted(set(graph.nodes) - graph.in_loops),
-            sorted(task_id for task_id in graph.loops if LOOPS[graph.nodes[task_id].type]))
+            frozenset(task_id for task_id in graph.loops if LOOPS[graph.nodes[task_id].type]))
 
 
 class NotPaused(ValueError):
@@ -429,6 +475,7 @@ class Step:
         self.deleted: set[str] = set()
         self.settled: list[TaskRun] = []  # a WorkingDirectory's task runs its result brought to their end
         self.reevaluate = False  # look at the execution again once this step commits (new children)
+        self.sending = False  # send the next batch of unsent jobs once this step commits
         # Entries of the state history before this step: the ones after it are changes that Flow
         # triggers may listen for (executor/flow_triggers.py).
         self.history_seen = len(execution.state_history or ())
@@ -607,7 +654,7 @@ class Step:
         deferred = [row[0] for row in rows if row[3] == State.CREATED.value and row[8]
                     and self._own_job(graph, row[1])]
         if len(deferred) > settings.HARRIER_DISPATCH_BATCH:
-            self._evaluate_again()  # for the next batch: the steps about a result may not see them
+            self._send_later()  # the next batch: the steps about a result may not see them
         dispatches = []
         for run in store.task_runs(self.execution.id, deferred[:settings.HARRIER_DISPATCH_BATCH]):
             run.dispatched = self.moment
@@ -630,7 +677,16 @@ class Step:
             self._load(action.task_run_id).dispatched = None
         if len(dispatches) > settings.HARRIER_DISPATCH_BATCH:
             del dispatches[settings.HARRIER_DISPATCH_BATCH:]
-            self._evaluate_again()
+            self._send_later()
+
+    def _send_later(self) -> None:
+        """Send the next batch of unsent jobs once this step has committed (once per step)."""
+        if self.sending:
+            return
+        self.sending = True
+        execution_id = self.execution.id
+        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
+                                                  messages.send(execution_id)))
 
     def _evaluate_again(self) -> None:
         """Look at the execution again once this step has committed (once per step)."""

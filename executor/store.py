@@ -129,41 +129,35 @@ def can_focus() -> bool:
     return connection.vendor == "postgresql"
 
 
-def load_focused(execution_id: str, task_run_id: str, others: list[str], outside_loops: list[str], loops: list[str],
-                 value_loops: list[str]) -> tuple[Execution | None, list[tuple], TaskRun | None, set[str], int]:
+def load_focused(execution_id: str, task_run_id: str, others: list[str], outside_loops: list[str],
+                 loops: frozenset[str], value_loops: frozenset[str]
+                 ) -> tuple[Execution | None, list[tuple], TaskRun | None, set[str], int]:
     """What a step about the result of one task run (and of `others`) starts from, whatever the size
     of the loops they sit in: the execution's row, locked as `load` locks it; the scalar columns of
     the task runs of the tasks outside loops (`outside_loops`), of those task runs and those above
-    them, of the children of those above that are not loops (`loops`), and, under a loop whose
-    values each run their tasks in sequence (`value_loops`), of the task runs of the same value;
-    the whole row of the task run; the task runs whose children are all read; and the `seq` the
-    next new task run takes."""
+    them, of the children of those above that are not `loops`, and, under a loop whose values each
+    run their tasks in sequence (`value_loops`), of the task runs of the same value; the whole row
+    of the task run; the task runs whose children are all read; and the `seq` the next new task run
+    takes. Two round trips, each statement an index lookup (one statement would leave PostgreSQL's
+    planner guessing at the sizes and scanning the execution's task runs)."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    columns = ", ".join(VIEW_COLUMNS)
     with batch(), connection.cursor() as first, connection.cursor() as second, connection.cursor() as third, \
             connection.cursor() as fourth:
         first.execute(
             f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}", [execution_id]
         )
+        # The task runs and those above them (with the parent, and the task's id, last).
         second.execute(
             f"""WITH RECURSIVE chain AS (
-                    SELECT id, parent_task_run_id, task_id, iteration FROM {_RUN_TABLE}
+                    SELECT {columns}, parent_task_run_id AS parent, task_id AS task FROM {_RUN_TABLE}
                     WHERE id = ANY(%s) AND execution_id = %s
-                  UNION ALL
-                    SELECT run.id, run.parent_task_run_id, run.task_id, run.iteration
-                    FROM {_RUN_TABLE} run JOIN chain ON run.id = chain.parent_task_run_id
-                ), wanted AS (
-                    SELECT id FROM {_RUN_TABLE} WHERE execution_id = %s AND task_id = ANY(%s)
-                  UNION SELECT id FROM chain
-                  UNION SELECT run.id FROM {_RUN_TABLE} run JOIN chain ON run.parent_task_run_id = chain.id
-                    WHERE chain.task_id <> ALL(%s)
-                  UNION SELECT run.id FROM {_RUN_TABLE} run
-                    JOIN chain ON run.parent_task_run_id = chain.parent_task_run_id AND run.iteration = chain.iteration
-                    JOIN chain loop ON loop.id = chain.parent_task_run_id
-                    WHERE loop.task_id = ANY(%s)
-                )
-                SELECT {', '.join(VIEW_COLUMNS)}, id IN (SELECT id FROM chain WHERE task_id <> ALL(%s))
-                FROM {_RUN_TABLE} WHERE id IN (SELECT id FROM wanted) ORDER BY seq""",
-            [[task_run_id, *others], execution_id, execution_id, outside_loops, loops, value_loops, loops],
+                  UNION
+                    SELECT {', '.join(f'run.{name}' for name in VIEW_COLUMNS)}, run.parent_task_run_id,
+                           run.task_id
+                    FROM {_RUN_TABLE} run JOIN chain ON run.id = chain.parent
+                ) SELECT * FROM chain""",
+            [[task_run_id, *others], execution_id],
         )
         third.execute(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s",
@@ -171,14 +165,53 @@ def load_focused(execution_id: str, task_run_id: str, others: list[str], outside
         )
         fourth.execute(f"SELECT max(seq) FROM {_RUN_TABLE} WHERE execution_id = %s", [execution_id])
         row = first.fetchone()
-        found = second.fetchall()
+        chain = {found[0]: found for found in second.fetchall()}
         run_row = third.fetchone()
         last_seq = fourth.fetchone()[0]
     execution = _instance(Execution, _EXECUTION_COLUMNS, _EXECUTION_JSON, row) if row else None
     run = _instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, run_row) if run_row else None
-    rows = [found_row[:-1] for found_row in found]
-    above = {found_row[0] for found_row in found if found_row[-1]}
+    above = {run_id for run_id, found in chain.items() if found[-1] not in loops}
+    groups = sorted({(found[-2], found[6]) for found in chain.values()
+                     if found[-2] in chain and chain[found[-2]][-1] in value_loops})
+    with batch(), connection.cursor() as outside, connection.cursor() as children, connection.cursor() as values:
+        outside.execute(f"SELECT {columns} FROM {_RUN_TABLE} WHERE execution_id = %s AND task_id = ANY(%s)",
+                        [execution_id, outside_loops])
+        children.execute(f"SELECT {columns} FROM {_RUN_TABLE} WHERE parent_task_run_id = ANY(%s)", [sorted(above)])
+        if groups:
+            values.execute(
+                f"SELECT {columns} FROM {_RUN_TABLE} WHERE "
+                + " OR ".join(["(parent_task_run_id = %s AND iteration = %s)"] * len(groups)),
+                [value for group in groups for value in group],
+            )
+        found = {found[0]: found for found in (*outside.fetchall(), *children.fetchall())}
+        if groups:
+            found.update((found_row[0], found_row) for found_row in values.fetchall())
+    found.update((run_id, chain_row[:-2]) for run_id, chain_row in chain.items())
+    rows = sorted(found.values(), key=lambda found_row: found_row[4])
     return execution, rows, run, above, -1 if last_seq is None else last_seq
+
+
+def lock_execution(execution_id: str) -> Execution | None:
+    """The execution's row, locked until the transaction ends (as `load` locks it)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}",
+                       [execution_id])
+        row = cursor.fetchone()
+    return _instance(Execution, _EXECUTION_COLUMNS, _EXECUTION_JSON, row) if row else None
+
+
+def unsent(execution_id: str, task_ids: list[str], limit: int) -> list[TaskRun]:
+    """At most `limit` of the execution's task runs of `task_ids` CREATED and never sent, in order
+    (an index holds exactly those: models.TaskRun)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND state = %s "
+            "AND dispatched IS NULL AND task_id = ANY(%s) ORDER BY seq LIMIT %s",
+            [execution_id, "CREATED", task_ids, limit],
+        )
+        rows = cursor.fetchall()
+    return [_instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, row) for row in rows]
 
 
 def child_counts(parent_ids: list[str]) -> dict[str, dict[tuple[str, str], int]]:

@@ -43,7 +43,7 @@ class ExecutorMessage(TypedDict):
     """To the executor: look at this execution again, possibly with a worker's result."""
 
     v: int
-    kind: Literal["evaluate", "result", "progress"]
+    kind: Literal["evaluate", "send", "result", "progress"]
     executionId: str
     result: NotRequired["TaskResult"]
     # A WorkingDirectory's worker telling how its tasks are going, while its job runs.
@@ -145,6 +145,12 @@ def evaluate(execution_id: str, redispatch: list[str] | None = None,
     if lost:
         message["lost"] = lost
     return message
+
+
+def send(execution_id: str) -> ExecutorMessage:
+    """Send the next batch of the jobs a step left unsent (HARRIER_DISPATCH_BATCH); nothing else
+    changed."""
+    return {"v": VERSION, "kind": "send", "executionId": execution_id}
 
 
 def result(execution_id: str, task_result: TaskResult) -> ExecutorMessage:

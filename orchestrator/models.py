@@ -133,6 +133,9 @@ class TaskRun(models.Model):
             models.Index(fields=["execution", "task_id"], name="taskrun_task_idx"),
             models.Index(fields=["parent_task_run_id", "iteration"], name="taskrun_parent_idx",
                          condition=Q(parent_task_run_id__isnull=False)),
+            # The jobs a step left for the next ones to send (executor/store.py unsent).
+            models.Index(fields=["execution", "seq"], name="taskrun_unsent_idx",
+                         condition=Q(dispatched__isnull=True, state="CREATED")),
         ]
 
     def __str__(self) -> str:

@@ -123,5 +123,10 @@ class Migration(migrations.Migration):
             index=models.Index(condition=Q(parent_task_run_id__isnull=False),
                                fields=["parent_task_run_id", "iteration"], name="taskrun_parent_idx"),
         ),
+        migrations.AddIndex(
+            model_name="taskrun",
+            index=models.Index(condition=Q(dispatched__isnull=True, state="CREATED"), fields=["execution", "seq"],
+                               name="taskrun_unsent_idx"),
+        ),
         migrations.RunPython(create_counts, drop_counts),
     ]

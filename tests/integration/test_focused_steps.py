@@ -249,3 +249,59 @@ def test_the_counts_go_with_their_task_runs_when_an_execution_is_deleted(queues,
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM orchestrator_childcount WHERE parent_task_run_id = ANY(%s)", [parents])
         assert cursor.fetchone()[0] == 0
+
+
+def test_after_a_failure_the_other_values_end_without_reading_the_whole_loop(queues, reads, namespace):
+    source = f"""
+id: failing-wide
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: {json.dumps(list(range(40)))}
+    concurrencyLimit: 0
+    tasks:
+      - id: check
+        type: io.kestra.plugin.core.execution.Fail
+        condition: "{{{{ taskrun.value == '4' }}}}"
+    errors:
+      - id: handled
+        type: io.kestra.plugin.core.debug.Return
+        format: handled
+"""
+    done = _run(source, namespace, queues, seed=7)
+    assert done.state == State.FAILED.value
+    checks = {run.value: run.state for run in TaskRun.objects.filter(execution_id=done.id, task_id="check")}
+    assert len(checks) == 40 and checks["4"] == State.FAILED.value
+    assert sum(state == State.SUCCESS.value for state in checks.values()) == 39  # already running: they end
+    assert TaskRun.objects.get(execution_id=done.id, task_id="handled").state == State.SUCCESS.value
+    # Whole reads: the start, the step that saw the failure, the `errors` task's end, the loop's end.
+    assert reads["whole"] <= 6
+
+
+def test_a_one_at_a_time_loop_moves_from_value_to_value_without_reading_the_others(queues, reads, namespace):
+    source = f"""
+id: one-at-a-time
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: {json.dumps(list(range(30)))}
+    tasks:
+      - id: item
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{{{ taskrun.value }}}}"
+"""
+    done = _run(source, namespace, queues, seed=8)
+    assert done.state == State.SUCCESS.value
+    items = TaskRun.objects.filter(execution_id=done.id, task_id="item").order_by("seq")
+    assert [run.value for run in items] == [str(index) for index in range(30)]
+    assert reads["whole"] <= 4
+
+
+def test_jobs_beyond_a_batch_are_sent_by_steps_that_read_only_the_unsent(queues, reads, namespace, settings):
+    settings.HARRIER_DISPATCH_BATCH = 7
+    done = _run(WIDE, namespace, queues, seed=9)
+    assert done.state == State.SUCCESS.value
+    assert _outputs(done.id, "item") == {f"v{index}": f"v{index}!" for index in range(80)}
+    assert reads["whole"] <= 4

@@ -285,17 +285,26 @@ def _loop_in_part(ctx: StepContext, node: TaskNode, run: TaskRunView, nodes: tup
     """A step of a loop whose view holds only the children the step is about, the others being
     counted in `unseen`: move on the groups of the children it holds, and start new groups while
     `limit` allows (a loop starts its groups in order, so the groups started are the first ones).
-    What needs the other children — a failure, the `errors` or `finally` branch, the loop's end —
-    raises WholeViewNeeded."""
+    Once a child has failed, the step that saw it fail decided over every child (and started the
+    `errors` branch); the steps after it only wait for the running children, as `run_groups`
+    does. What needs the other children — a failure seen now, an `errors` or `finally` task that
+    ended, the main branch's end — raises WholeViewNeeded."""
+    main_ids = {task.id for task in nodes}
     visible = ctx.by_parent.get(run.id, ())
+    for child in visible:
+        if child.task_id not in main_ids or child.state in FAILED_STATES:
+            raise WholeViewNeeded(f"{node.id}: a child failed, or an `errors` or `finally` task changed")
     counts: dict[tuple[str, State], int] = dict(unseen)
     for child in visible:
         counts[child.task_id, child.state] = counts.get((child.task_id, child.state), 0) + 1
-    main_ids = {task.id for task in nodes}
-    for (task_id, state), count in counts.items():
-        if count and (task_id not in main_ids or state in FAILED_STATES):
-            raise WholeViewNeeded(f"{node.id}: a child failed or an `errors` or `finally` task runs")
-    running = sum(count for (_, state), count in counts.items() if state in ACTIVE)
+    failed = any(count for (task_id, state), count in counts.items() if state in FAILED_STATES and task_id in main_ids)
+    if not failed and any(count for (task_id, _), count in counts.items() if task_id not in main_ids):
+        raise WholeViewNeeded(f"{node.id}: its `finally` branch runs")
+    running = sum(count for (task_id, state), count in counts.items() if state in ACTIVE and task_id in main_ids)
+    if failed:
+        if not running:
+            raise WholeViewNeeded(f"{node.id}: its last running child has ended")
+        return  # nothing new starts once a child has failed
     latest = ctx.latest_runs(run.id)
     if not per_task:
         # The tasks of one value run one after the other: the view holds all of its task runs.
@@ -308,15 +317,17 @@ def _loop_in_part(ctx: StepContext, node: TaskNode, run: TaskRunView, nodes: tup
                        for task in nodes):
                 running += 1  # its next task starts now
             _advance_group(ctx, run, group, latest)
-    if not running:
-        raise WholeViewNeeded(f"{node.id}: its last running child has ended")
+    fresh: Sequence[Group] = ()
     if limit and running < limit:
         first = nodes[0].id
         started = sum(count for (task_id, _), count in counts.items() if per_task or task_id == first)
-        for group in load()[started:started + limit - running]:
-            if group.key in latest:
-                raise WholeViewNeeded(f"{node.id}: its groups did not start in order")
-            _advance_group(ctx, run, group, latest)
+        fresh = load()[started:started + limit - running]
+    if not running and not fresh:
+        raise WholeViewNeeded(f"{node.id}: its last running child has ended")
+    for group in fresh:
+        if group.key in latest:
+            raise WholeViewNeeded(f"{node.id}: its groups did not start in order")
+        _advance_group(ctx, run, group, latest)
 
 
 def _running_per_task(latest: Mapping[RunKey, TaskRunView], nodes: tuple[TaskNode, ...]) -> list[Group]:
