@@ -40,6 +40,11 @@ _EXECUTION_TABLE = Execution._meta.db_table
 _RUN_TABLE = TaskRun._meta.db_table
 _FLOW_TABLE = Flow._meta.db_table
 _TERMINAL = sorted(state.value for state in TERMINAL)
+# A task run looked up by its id is checked to be the execution's with an expression no index
+# serves, so that PostgreSQL takes the primary key: for an execution its statistics have not seen
+# yet (a loop's thousands of task runs just created) it would guess that the execution has one
+# task run, take the execution's index, and read them all.
+_OF_EXECUTION = "(execution_id || '') = %s"
 
 
 @contextmanager
@@ -103,14 +108,14 @@ def load(execution_id: str, task_run_id: str | None) -> tuple[Execution | None, 
             # duplicate) changes nothing: then the execution's task runs are not worth reading.
             second.execute(
                 f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND EXISTS "
-                f"(SELECT 1 FROM {_RUN_TABLE} WHERE id = %s AND execution_id = %s AND state NOT IN "
+                f"(SELECT 1 FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION} AND state NOT IN "
                 f"({', '.join(['%s'] * len(_TERMINAL))})) ORDER BY seq",
                 [execution_id, task_run_id, execution_id, *_TERMINAL],
             )
         if task_run_id is not None:
             third.execute(
-                f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s",
-                [execution_id, task_run_id],
+                f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION}",
+                [task_run_id, execution_id],
             )
         row = first.fetchone()
         rows = second.fetchall()
@@ -151,7 +156,7 @@ def load_focused(execution_id: str, task_run_id: str, others: list[str], outside
         second.execute(
             f"""WITH RECURSIVE chain AS (
                     SELECT {columns}, parent_task_run_id AS parent, task_id AS task FROM {_RUN_TABLE}
-                    WHERE id = ANY(%s) AND execution_id = %s
+                    WHERE id = ANY(%s) AND {_OF_EXECUTION}
                   UNION
                     SELECT {', '.join(f'run.{name}' for name in VIEW_COLUMNS)}, run.parent_task_run_id,
                            run.task_id
@@ -160,8 +165,8 @@ def load_focused(execution_id: str, task_run_id: str, others: list[str], outside
             [[task_run_id, *others], execution_id],
         )
         third.execute(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s",
-            [execution_id, task_run_id],
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION}",
+            [task_run_id, execution_id],
         )
         fourth.execute(f"SELECT max(seq) FROM {_RUN_TABLE} WHERE execution_id = %s", [execution_id])
         row = first.fetchone()
@@ -240,9 +245,9 @@ def has_ended(execution_id: str, task_run_id: str) -> bool:
     further result (a restart sends a new attempt, whose number an old result does not bear)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT 1 FROM {_RUN_TABLE} WHERE execution_id = %s AND id = %s AND state IN "
+            f"SELECT 1 FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION} AND state IN "
             f"({', '.join(['%s'] * len(_TERMINAL))})",
-            [execution_id, task_run_id, *_TERMINAL],
+            [task_run_id, execution_id, *_TERMINAL],
         )
         return cursor.fetchone() is not None
 
@@ -253,9 +258,9 @@ def task_runs(execution_id: str, ids: Iterable[str]) -> list[TaskRun]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s AND id IN "
-            f"({', '.join(['%s'] * len(ids))}) ORDER BY seq",
-            [execution_id, *ids],
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+            f"AND {_OF_EXECUTION} ORDER BY seq",
+            [*ids, execution_id],
         )
         rows = cursor.fetchall()
     return [_instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, row) for row in rows]
@@ -336,9 +341,9 @@ def mark_dispatched(execution_id: str, ids: list[str], moment: datetime) -> None
     """Record that the jobs of these task runs were sent (again) at `moment`, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_RUN_TABLE} SET dispatched = %s WHERE execution_id = %s AND id IN "
-            f"({', '.join(['%s'] * len(ids))})",
-            [connection.ops.adapt_datetimefield_value(moment), execution_id, *ids],
+            f"UPDATE {_RUN_TABLE} SET dispatched = %s WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+            f"AND {_OF_EXECUTION}",
+            [connection.ops.adapt_datetimefield_value(moment), *ids, execution_id],
         )
 
 

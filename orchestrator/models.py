@@ -107,7 +107,9 @@ class Execution(models.Model):
 
 class TaskRun(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False)
-    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="task_runs")
+    # Indexed by taskrun_execution_idx (execution, seq), whose first column serves every lookup by
+    # execution: a second index on it alone would only tempt the planner (executor/store.py).
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="task_runs", db_index=False)
     task_id = models.CharField(max_length=255)
     parent_task_run_id = models.CharField(max_length=32, null=True, blank=True)
     value = models.TextField(null=True, blank=True)

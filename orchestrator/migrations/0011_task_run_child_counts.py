@@ -114,6 +114,12 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterField(
+            model_name="taskrun",
+            name="execution",
+            field=models.ForeignKey(db_index=False, on_delete=models.deletion.CASCADE, related_name="task_runs",
+                                    to="orchestrator.execution"),
+        ),
         migrations.AddIndex(
             model_name="taskrun",
             index=models.Index(fields=["execution", "task_id"], name="taskrun_task_idx"),
