@@ -32,6 +32,9 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+FOCUSED_MISMATCH = "a focused step decided"  # executor/service.py Step._check_focused
+
+
 @dataclass
 class Cluster:
     env: dict[str, str]
@@ -57,6 +60,13 @@ class Cluster:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+        # An executor step over part of an execution that decided otherwise than one over all of
+        # it (HARRIER_CHECK_FOCUSED_STEPS) fails only that step, which the reconciler then retries:
+        # the test would pass; the run must not.
+        log = ROOT / ".harrier" / f"test-{name}.log"
+        if log.exists():
+            wrong = [line for line in log.read_text(errors="replace").splitlines() if FOCUSED_MISMATCH in line]
+            assert not wrong, f"{name}: {wrong[0][:2000]}"
 
     def wait_ready(self, queues: list[str], timeout: float = 60) -> None:
         """Until a consumer listens on every queue (asked through Celery's remote control)."""
