@@ -109,18 +109,11 @@ def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messag
     the loops' width. None when the step must look at every task run: no loop in the flow, SQLite,
     an execution that is not RUNNING, or a decision that needs them all (WholeViewNeeded).
     Nothing is written before it returns a list."""
-    if not store.can_focus():
+    found = _graph_of(execution_id)
+    if found is None or not found[1].loops:
         return None
-    flow = _flow_of(execution_id)
-    if flow is None:
-        return None
-    try:
-        graph = flow_graph(*flow)
-    except FlowNotFound:
-        return None
-    if not graph.loops:
-        return None
-    outside, value_loops = _loop_parts(*flow, graph)
+    flow, graph = found
+    outside, value_loops = _derived("loop parts", flow, lambda: _split_loops(graph))
     kept = _take_finished(execution_id, result["taskRunId"])
     execution, rows, run, above, last_seq = store.load_focused(
         execution_id, result["taskRunId"], list(kept), outside, graph.loops, value_loops)
@@ -156,20 +149,17 @@ def _send_unsent(execution_id: str) -> list[messages.WorkerJob] | None:
     """The next batch of the jobs earlier steps left unsent (Step._defer_beyond_batch), read by an
     index on the task runs never sent: as cheap with a hundred thousand of them as with ten. None
     when a step over the whole execution must do it (SQLite; an execution that is not running)."""
-    if not store.can_focus():
+    found = _graph_of(execution_id)
+    if found is None:
         return None
-    flow = _flow_of(execution_id)
-    if flow is None:
-        return None
-    try:
-        graph = flow_graph(*flow)
-    except FlowNotFound:
-        return None
+    flow, graph = found
     execution = store.lock_execution(execution_id)
     if execution is None or execution.state not in (State.RUNNING.value, State.PAUSED.value):
         return None
     step = Step(execution)
-    unsent = store.unsent(execution_id, _own_jobs(*flow, graph), settings.HARRIER_DISPATCH_BATCH + 1)
+    own_jobs = _derived("own jobs", flow, lambda: sorted(task_id for task_id in graph.nodes
+                                                         if Step._own_job(graph, task_id)))
+    unsent = store.unsent(execution_id, own_jobs, settings.HARRIER_DISPATCH_BATCH + 1)
     if len(unsent) > settings.HARRIER_DISPATCH_BATCH:
         step._send_later()
         del unsent[settings.HARRIER_DISPATCH_BATCH:]
@@ -181,19 +171,6 @@ def _send_unsent(execution_id: str) -> list[messages.WorkerJob] | None:
     view = step._view(())
     runs = step._runs(view)
     return [step._job(graph, view, run, run.attempt_count + 1, runs) for run in unsent]
-
-
-_OWN_JOBS: dict[tuple[str, str, int], list[str]] = {}
-
-
-def _own_jobs(namespace: str, flow_id: str, revision: int, graph: FlowGraph) -> list[str]:
-    """The tasks whose task runs are sent to workers as jobs of their own."""
-    key = (namespace, flow_id, revision)
-    if key not in _OWN_JOBS:
-        if len(_OWN_JOBS) > 1024:
-            _OWN_JOBS.clear()
-        _OWN_JOBS[key] = sorted(task_id for task_id in graph.nodes if Step._own_job(graph, task_id))
-    return _OWN_JOBS[key]
 
 
 def _take_finished(execution_id: str, task_run_id: str) -> dict[str, messages.TaskResult]:
@@ -217,20 +194,35 @@ class Focus:
     kept: Mapping[str, messages.TaskResult]  # the other results it applies, by task run id
 
 
-_LOOP_PARTS: dict[tuple[str, str, int], tuple[list[str], frozenset[str]]] = {}
+def _graph_of(execution_id: str) -> tuple[tuple[str, str, int], FlowGraph] | None:
+    """The flow revision an execution runs and its graph, for the steps that read part of an
+    execution (PostgreSQL only); None when they cannot."""
+    if not store.can_focus():
+        return None
+    flow = _flow_of(execution_id)
+    if flow is None:
+        return None
+    try:
+        return flow, flow_graph(*flow)
+    except FlowNotFound:
+        return None
 
 
-def _loop_parts(namespace: str, flow_id: str, revision: int, graph: FlowGraph) -> tuple[list[str], frozenset[str]]:
-    """The tasks outside any loop, and the loops whose values each run their tasks in sequence."""
-    key = (namespace, flow_id, revision)
-    if key not in _LOOP_PARTS:
-        if len(_LOOP_PARTS) > 1024:
-            _LOOP_PARTS.clear()
-        _LOOP_PARTS[key] = _split_loops(graph)
-    return _LOOP_PARTS[key]
+_DERIVED: dict[tuple[str, tuple[str, str, int]], Any] = {}
+
+
+def _derived(name: str, flow: tuple[str, str, int], compute: Callable[[], Any]) -> Any:
+    """What `compute` derives from a flow revision's graph, computed once per process."""
+    key = (name, flow)
+    if key not in _DERIVED:
+        if len(_DERIVED) > 2048:
+            _DERIVED.clear()
+        _DERIVED[key] = compute()
+    return _DERIVED[key]
 
 
 def _split_loops(graph: FlowGraph) -> tuple[list[str], frozenset[str]]:
+    """The tasks outside any loop, and the loops whose values each run their tasks in sequence."""
     return (sorted(set(graph.nodes) - graph.in_loops),
             frozenset(task_id for task_id in graph.loops if LOOPS[graph.nodes[task_id].type]))
 

@@ -183,15 +183,16 @@ tasks:
     assert reads["focused"] >= 18
 
 
-def test_a_failure_in_a_wide_loop_stops_new_values_and_runs_its_errors(queues, reads, namespace):
-    source = f"""
+def _failing(values, limit):
+    """A loop whose value 4 fails, with an `errors` task."""
+    return f"""
 id: failing
 namespace: tests
 tasks:
   - id: each
     type: io.kestra.plugin.core.flow.ForEach
-    values: {json.dumps(list(range(10)))}
-    concurrencyLimit: 2
+    values: {json.dumps(list(range(values)))}
+    concurrencyLimit: {limit}
     tasks:
       - id: check
         type: io.kestra.plugin.core.execution.Fail
@@ -201,7 +202,10 @@ tasks:
         type: io.kestra.plugin.core.debug.Return
         format: handled
 """
-    done = _run(source, namespace, queues, seed=4)
+
+
+def test_a_failure_in_a_wide_loop_stops_new_values_and_runs_its_errors(queues, reads, namespace):
+    done = _run(_failing(10, limit=2), namespace, queues, seed=4)
     assert done.state == State.FAILED.value
     checks = TaskRun.objects.filter(execution_id=done.id, task_id="check")
     assert {run.value: run.state for run in checks}["4"] == State.FAILED.value
@@ -252,24 +256,7 @@ def test_the_counts_go_with_their_task_runs_when_an_execution_is_deleted(queues,
 
 
 def test_after_a_failure_the_other_values_end_without_reading_the_whole_loop(queues, reads, namespace):
-    source = f"""
-id: failing-wide
-namespace: tests
-tasks:
-  - id: each
-    type: io.kestra.plugin.core.flow.ForEach
-    values: {json.dumps(list(range(40)))}
-    concurrencyLimit: 0
-    tasks:
-      - id: check
-        type: io.kestra.plugin.core.execution.Fail
-        condition: "{{{{ taskrun.value == '4' }}}}"
-    errors:
-      - id: handled
-        type: io.kestra.plugin.core.debug.Return
-        format: handled
-"""
-    done = _run(source, namespace, queues, seed=7)
+    done = _run(_failing(40, limit=0), namespace, queues, seed=7)
     assert done.state == State.FAILED.value
     checks = {run.value: run.state for run in TaskRun.objects.filter(execution_id=done.id, task_id="check")}
     assert len(checks) == 40 and checks["4"] == State.FAILED.value

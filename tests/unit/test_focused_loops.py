@@ -118,6 +118,8 @@ SHAPES = {
     "foreach-sequential-inside": flow([foreach("each", range(10), [task("s", SEQ, tasks=[task("s1"), task("s2")])])]),
     "each-parallel-sequential-beside": flow([task("each", EACH_PAR, value=[f"v{i}" for i in range(8)], tasks=[
         task("seq", SEQ, tasks=[task("s1"), task("s2")]), task("alone")])]),
+    "each-parallel-limited": flow([task("each", EACH_PAR, value=list(range(7)), concurrent=3, tasks=[
+        task("x"), task("y")])]),
     "each-sequential": flow([task("each", EACH_SEQ, value=list(range(8)), tasks=[task("x"), task("y")])]),
     "nested": flow([foreach("outer", "abc", [foreach("inner", range(6), [task("cell")])])]),
     "beside-a-parallel": flow([task("p", PARALLEL, tasks=[foreach("each", range(15), [task("item")]),
