@@ -9,7 +9,6 @@ new job's expressions name.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import random
 from dataclasses import replace
@@ -74,12 +73,16 @@ def handle_message(message: dict[str, Any]) -> None:
         # A duplicate, or a result an earlier step applied from the worker's kept copy: it would
         # change nothing, so it does not wait for the execution's lock behind a long step.
         return
+    sending = message.get("kind") == "send"
+    focusing = result is not None and not message.get("redispatch") and not message.get("lost")
+    # Read before the transaction: a step's first lock is the execution's row.
+    found = _graph_of(message["executionId"]) if sending or focusing else None
     with transaction.atomic():
         jobs = None
-        if message.get("kind") == "send":
-            jobs = _send_unsent(message["executionId"])
-        elif result is not None and not message.get("redispatch") and not message.get("lost"):
-            jobs = _focused_step(message["executionId"], result)
+        if found is not None and sending:
+            jobs = _send_unsent(message["executionId"], *found)
+        elif found is not None and focusing and found[1].loops:
+            jobs = _focused_step(message["executionId"], result, *found)
         if jobs is None:
             execution, rows, result_run = store.load(message["executionId"], result["taskRunId"] if result else None)
             if execution is None:
@@ -95,24 +98,30 @@ def handle_message(message: dict[str, Any]) -> None:
             transaction.on_commit(lambda: _send(jobs))
 
 
-@functools.lru_cache(maxsize=4096)
+_FLOWS: dict[str, tuple[str, str, int]] = {}
+
+
 def _flow_of(execution_id: str) -> tuple[str, str, int] | None:
-    """The flow revision an execution runs (it never changes: a restart on another revision is a
-    new execution)."""
-    return Execution.objects.filter(id=execution_id).values_list("namespace", "flow_id", "flow_revision").first()
+    """The flow revision an execution runs, kept per process (it never changes: a restart on
+    another revision is a new execution)."""
+    flow = _FLOWS.get(execution_id)
+    if flow is None:
+        flow = Execution.objects.filter(id=execution_id).values_list("namespace", "flow_id", "flow_revision").first()
+        if flow is not None:
+            if len(_FLOWS) > 4096:
+                _FLOWS.clear()
+            _FLOWS[execution_id] = flow
+    return flow
 
 
-def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messages.WorkerJob] | None:
+def _focused_step(execution_id: str, result: messages.TaskResult, flow: tuple[str, str, int],
+                  graph: FlowGraph) -> list[messages.WorkerJob] | None:
     """The step for a task run's result, over a view of the task runs it is about (docs/executions.md,
     "Wide loops"): those outside loops, the task run and those above it, the task runs of its
     loop value; of each loop above it, the other children only counted. Its cost does not grow with
     the loops' width. None when the step must look at every task run: no loop in the flow, SQLite,
     an execution that is not RUNNING, or a decision that needs them all (WholeViewNeeded).
     Nothing is written before it returns a list."""
-    found = _graph_of(execution_id)
-    if found is None or not found[1].loops:
-        return None
-    flow, graph = found
     outside, value_loops = _derived("loop parts", flow, lambda: _split_loops(graph))
     kept = _take_finished(execution_id, result["taskRunId"])
     execution, rows, run, above, last_seq = store.load_focused(
@@ -145,14 +154,10 @@ def _focused_step(execution_id: str, result: messages.TaskResult) -> list[messag
         return None
 
 
-def _send_unsent(execution_id: str) -> list[messages.WorkerJob] | None:
+def _send_unsent(execution_id: str, flow: tuple[str, str, int], graph: FlowGraph) -> list[messages.WorkerJob] | None:
     """The next batch of the jobs earlier steps left unsent (Step._defer_beyond_batch), read by an
     index on the task runs never sent: as cheap with a hundred thousand of them as with ten. None
-    when a step over the whole execution must do it (SQLite; an execution that is not running)."""
-    found = _graph_of(execution_id)
-    if found is None:
-        return None
-    flow, graph = found
+    when a step over the whole execution must do it (an execution that is not running)."""
     execution = store.lock_execution(execution_id)
     if execution is None or execution.state not in (State.RUNNING.value, State.PAUSED.value):
         return None
