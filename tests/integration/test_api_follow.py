@@ -165,8 +165,12 @@ def test_one_look_serves_every_stream_of_the_process(cluster, staff, namespace):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from orchestrator.models import Execution
+
     deploy(staff, PAUSED, namespace)
     ids = [start(staff, namespace, "paused") for _ in range(3)]
+    # Once paused, nothing more happens to them: a second look must find nothing changed.
+    wait_for(lambda: Execution.objects.filter(id__in=ids, state="PAUSED").count() == 3, 30, "three paused executions")
     watch = follow.ChangeWatch(interval=60, run_thread=False)
     for execution_id in ids:
         watch.follow(execution_id, logs=True)
