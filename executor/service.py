@@ -74,7 +74,8 @@ def handle_message(message: dict[str, Any]) -> None:
         # change nothing, so it does not wait for the execution's lock behind a long step.
         return
     sending = message.get("kind") == "send"
-    focusing = result is not None and not message.get("redispatch") and not message.get("lost")
+    about = [result["taskRunId"]] if result is not None else [str(run_id) for run_id in message.get("about") or ()]
+    focusing = bool(about) and not message.get("redispatch") and not message.get("lost")
     # Read before the transaction: a step's first lock is the execution's row.
     found = _graph_of(message["executionId"]) if sending or focusing else None
     with transaction.atomic():
@@ -82,7 +83,7 @@ def handle_message(message: dict[str, Any]) -> None:
         if found is not None and sending:
             jobs = _send_unsent(message["executionId"], *found)
         elif found is not None and focusing and found[1].loops:
-            jobs = _focused_step(message["executionId"], result, *found)
+            jobs = _focused_step(message["executionId"], about, result, *found)
         if jobs is None:
             execution, rows, result_run = store.load(message["executionId"], result["taskRunId"] if result else None)
             if execution is None:
@@ -114,19 +115,20 @@ def _flow_of(execution_id: str) -> tuple[str, str, int] | None:
     return flow
 
 
-def _focused_step(execution_id: str, result: messages.TaskResult, flow: tuple[str, str, int],
-                  graph: FlowGraph) -> list[messages.WorkerJob] | None:
-    """The step for a task run's result, over a view of the task runs it is about (docs/executions.md,
-    "Wide loops"): those outside loops, the task run and those above it, the task runs of its
-    loop value; of each loop above it, the other children only counted. Its cost does not grow with
-    the loops' width. None when the step must look at every task run: no loop in the flow, SQLite,
-    an execution that is not RUNNING, or a decision that needs them all (WholeViewNeeded).
-    Nothing is written before it returns a list."""
+def _focused_step(execution_id: str, about: list[str], result: messages.TaskResult | None,
+                  flow: tuple[str, str, int], graph: FlowGraph) -> list[messages.WorkerJob] | None:
+    """The step for a task run's result (or an evaluation `about` task runs: a subflow execution
+    has ended), over a view of the task runs it is about (docs/executions.md, "Wide loops"): those
+    outside loops, the task runs and those above them, the task runs of their loop values; of each
+    loop above them, the other children only counted. Its cost does not grow with the loops'
+    width. None when the step must look at every task run: an execution that is not RUNNING, or a
+    decision that needs them all (WholeViewNeeded). Nothing is written before it returns a list."""
     outside, value_loops = _derived("loop parts", flow, lambda: _split_loops(graph))
-    kept = _take_finished(execution_id, result["taskRunId"])
+    kept = _take_finished(execution_id, about)
     execution, rows, run, above, last_seq = store.load_focused(
-        execution_id, result["taskRunId"], list(kept), outside, graph.loops, value_loops)
-    if execution is None or run is None or execution.state != State.RUNNING.value:
+        execution_id, result["taskRunId"] if result is not None else None, [*about, *kept], outside, graph.loops,
+        value_loops)
+    if execution is None or (result is not None and run is None) or execution.state != State.RUNNING.value:
         return None
     loop_runs = []
     for row in rows:
@@ -178,7 +180,7 @@ def _send_unsent(execution_id: str, flow: tuple[str, str, int], graph: FlowGraph
     return [step._job(graph, view, run, run.attempt_count + 1, runs) for run in unsent]
 
 
-def _take_finished(execution_id: str, task_run_id: str) -> dict[str, messages.TaskResult]:
+def _take_finished(execution_id: str, about: list[str]) -> dict[str, messages.TaskResult]:
     """Results of the execution's other jobs that workers have finished and kept, taken to be
     applied with this one (a batch at most): many results arriving together cost a few steps."""
     found = {}
@@ -186,7 +188,8 @@ def _take_finished(execution_id: str, task_run_id: str) -> dict[str, messages.Ta
         message = orjson.loads(body)
         if message.get("v") == messages.VERSION and message.get("result"):
             found[message["result"]["taskRunId"]] = message["result"]
-    found.pop(task_run_id, None)
+    for task_run_id in about:
+        found.pop(task_run_id, None)
     return found
 
 
@@ -538,7 +541,10 @@ class Step:
         runs.update((run.id, _run_view(run)) for run in self.full.values())
         whole = replace(view, task_runs=tuple(sorted(runs.values(), key=lambda run: run.seq)), unseen=None,
                         next_seq=0)
-        expected = decide(graph, whole, new_id, _LazyRenderer(self, graph, whole), _Details(self))
+        # The subflow executions the focused view has no task run waiting for may have ended
+        # meanwhile; their ends are the business of the messages that will say so.
+        expected = decide(graph, whole, new_id, _LazyRenderer(self, graph, whole),
+                          _SeenDetails(self, {run.id for run in view.task_runs}))
         if _comparable(actions) != _comparable(expected):
             logger.error("execution %s: a focused step decided %r where the whole view decides %r",
                          self.execution.id, actions, expected)
@@ -1202,8 +1208,12 @@ class Step:
                                           flow_id=execution.flow_id, level="WARN", message=failure,
                                           timestamp=self.moment))
             parent_id = execution.parent_id
+            # About the parent's task run that waits for it (the step may read only that part).
+            variables = (execution.trigger or {}).get("variables") if isinstance(execution.trigger, Mapping) else None
+            waiting = variables.get("taskRunId") if isinstance(variables, Mapping) else None
+            about = [waiting] if isinstance(waiting, str) else None
             transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
-                                                      messages.evaluate(parent_id)))
+                                                      messages.evaluate(parent_id, about=about)))
         concurrency = graph.data.get("concurrency")
         if isinstance(concurrency, Mapping) and isinstance(concurrency.get("limit"), int):
             queued = list(Execution.objects.filter(
@@ -1334,6 +1344,22 @@ class _Details:
 
     def subflows(self, run: TaskRunView):
         return for_each_item.subflow_counts(self._step.execution.id, run.id)
+
+
+class _SeenDetails(_Details):
+    """RunDetails for checking a focused step (Step._check_focused): a subflow execution counts as
+    still running unless the task run waiting for it is among those the focused step saw."""
+
+    def __init__(self, step: Step, seen: set[str]) -> None:
+        super().__init__(step)
+        self._seen = seen
+
+    def execution(self, execution_id: str):
+        trigger = Execution.objects.filter(id=execution_id).values_list("trigger", flat=True).first()
+        variables = trigger.get("variables") if isinstance(trigger, Mapping) else None
+        if isinstance(variables, Mapping) and variables.get("taskRunId") not in self._seen:
+            return {"state": State.RUNNING.value, "outputs": {}, "context": {}}
+        return super().execution(execution_id)
 
 
 class _LazyRenderer:

@@ -134,15 +134,15 @@ def can_focus() -> bool:
     return connection.vendor == "postgresql"
 
 
-def load_focused(execution_id: str, task_run_id: str, others: list[str], outside_loops: list[str],
+def load_focused(execution_id: str, task_run_id: str | None, others: list[str], outside_loops: list[str],
                  loops: frozenset[str], value_loops: frozenset[str]
                  ) -> tuple[Execution | None, list[tuple], TaskRun | None, set[str], int]:
-    """What a step about the result of one task run (and of `others`) starts from, whatever the size
-    of the loops they sit in: the execution's row, locked as `load` locks it; the scalar columns of
+    """What a step about the result of one task run (if any) and about `others` starts from,
+    whatever the size of the loops they sit in: the execution's row, locked as `load` locks it; the scalar columns of
     the task runs of the tasks outside loops (`outside_loops`), of those task runs and those above
     them, of the children of those above that are not `loops`, and, under a loop whose values each
     run their tasks in sequence (`value_loops`), of the task runs of the same value; the whole row
-    of the task run; the task runs whose children are all read; and the `seq` the next new task run
+    of the result's task run; the task runs whose children are all read; and the `seq` the next new task run
     takes. Two round trips, each statement an index lookup (one statement would leave PostgreSQL's
     planner guessing at the sizes and scanning the execution's task runs)."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
@@ -162,7 +162,7 @@ def load_focused(execution_id: str, task_run_id: str, others: list[str], outside
                            run.task_id
                     FROM {_RUN_TABLE} run JOIN chain ON run.id = chain.parent
                 ) SELECT * FROM chain""",
-            [[task_run_id, *others], execution_id],
+            [[run_id for run_id in (task_run_id, *others) if run_id is not None], execution_id],
         )
         third.execute(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION}",

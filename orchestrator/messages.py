@@ -52,6 +52,9 @@ class ExecutorMessage(TypedDict):
     redispatch: NotRequired[list[str]]
     # Attempts whose worker stopped responding while it ran them: end them, send the next.
     lost: NotRequired[list["LostAttempt"]]
+    # The task runs an evaluation is about (a subflow execution's end concerns the task run
+    # waiting for it): the step may then read only those and what is above them.
+    about: NotRequired[list[str]]
 
 
 class LostAttempt(TypedDict):
@@ -138,12 +141,14 @@ class LogRecord(TypedDict):
 
 
 def evaluate(execution_id: str, redispatch: list[str] | None = None,
-             lost: list[LostAttempt] | None = None) -> ExecutorMessage:
+             lost: list[LostAttempt] | None = None, about: list[str] | None = None) -> ExecutorMessage:
     message: ExecutorMessage = {"v": VERSION, "kind": "evaluate", "executionId": execution_id}
     if redispatch:
         message["redispatch"] = redispatch
     if lost:
         message["lost"] = lost
+    if about:
+        message["about"] = about
     return message
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import pytest
 from django.db import connection
@@ -25,12 +26,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 def reads(monkeypatch, settings):
     """How many steps read every task run of the execution, and how many only those they are about."""
     settings.HARRIER_CHECK_FOCUSED_STEPS = True
-    counted = {"whole": 0, "focused": 0}
+    counted = {"whole": 0, "focused": 0, "whole by execution": Counter()}
     whole, focused = store.load, store.load_focused
 
-    def load(*args, **kwargs):
+    def load(execution_id, *args, **kwargs):
         counted["whole"] += 1
-        return whole(*args, **kwargs)
+        counted["whole by execution"][execution_id] += 1
+        return whole(execution_id, *args, **kwargs)
 
     def load_focused(*args, **kwargs):
         counted["focused"] += 1
@@ -57,10 +59,10 @@ def _run(source, namespace, queues, seed, watch=None):
         jobs = queues.take("worker.default")
         if not asked and not jobs:
             break
-        results = [run_job(job) for job in jobs]
+        results = [messages.result(job["executionId"], run_job(job)) for job in jobs]
         rng.shuffle(results)
         for result in results:
-            handle_message(messages.result(execution.id, result))
+            handle_message(result)
             if watch is not None:
                 watch(execution.id)
     done = finished(execution.id)
@@ -292,3 +294,45 @@ def test_jobs_beyond_a_batch_are_sent_by_steps_that_read_only_the_unsent(queues,
     assert done.state == State.SUCCESS.value
     assert _outputs(done.id, "item") == {f"v{index}": f"v{index}!" for index in range(80)}
     assert reads["whole"] <= 4
+
+
+def test_the_end_of_a_subflow_execution_is_decided_over_the_task_run_waiting_for_it(queues, reads, namespace):
+    child = """
+id: child
+namespace: tests
+inputs:
+  - id: value
+    type: STRING
+tasks:
+  - id: echo
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.value }}"
+outputs:
+  - id: echoed
+    type: STRING
+    value: "{{ outputs.echo.value }}"
+"""
+    deploy(with_namespace(child, namespace))
+    source = f"""
+id: parent
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: {json.dumps([f"v{index}" for index in range(25)])}
+    concurrencyLimit: 0
+    tasks:
+      - id: call
+        type: io.kestra.plugin.core.flow.Subflow
+        namespace: {namespace}
+        flowId: child
+        inputs:
+          value: "{{{{ taskrun.value }}}}"
+"""
+    done = _run(source, namespace, queues, seed=10)
+    assert done.state == State.SUCCESS.value
+    calls = TaskRun.objects.filter(execution_id=done.id, task_id="call")
+    assert sorted(run.outputs["outputs"]["echoed"] for run in calls) == sorted(f"v{index}" for index in range(25))
+    # Each child's end wakes its parent about the task run waiting for it: the parent reads the
+    # whole execution only to start the loop and to end it.
+    assert reads["whole by execution"][done.id] <= 4
