@@ -130,6 +130,20 @@ def _focused_step(execution_id: str, about: list[str], result: messages.TaskResu
         value_loops)
     if execution is None or (result is not None and run is None) or execution.state != State.RUNNING.value:
         return None
+    unseen = _unseen(execution_id, graph, rows, above)
+    if unseen is None:
+        return None
+    try:
+        return Step(execution).advance(rows, result, run, focus=Focus(unseen, last_seq + 1, kept))
+    except WholeViewNeeded:
+        return None
+
+
+def _unseen(execution_id: str, graph: FlowGraph, rows: list[tuple], above: set[str]
+            ) -> dict[str, dict[tuple[str, State], int]] | None:
+    """ExecutionView.unseen for the `rows` a focused step read: the children of each running loop
+    among them that they leave out, counted. None when the view cannot stand for the execution (a
+    flowable at work whose children it does not hold; counts that disagree with the rows)."""
     loop_runs = []
     for row in rows:
         node = graph.nodes.get(row[1])
@@ -138,7 +152,7 @@ def _focused_step(execution_id: str, about: list[str], result: messages.TaskResu
         if node.id in graph.loops:
             loop_runs.append(row[0])
         elif node.kind == "flowable" and node.id in graph.in_loops and row[0] not in above:
-            return None  # a flowable at work whose children the view does not hold
+            return None
     counts = store.child_counts(loop_runs)
     for row in rows:
         if row[2] in counts:
@@ -150,10 +164,7 @@ def _focused_step(execution_id: str, about: list[str], result: messages.TaskResu
                          execution_id, parent_id, by_state)
             return None
         unseen[parent_id] = {(task_id, State(state)): count for (task_id, state), count in by_state.items() if count}
-    try:
-        return Step(execution).advance(rows, result, run, focus=Focus(unseen, last_seq + 1, kept))
-    except WholeViewNeeded:
-        return None
+    return unseen
 
 
 def _send_unsent(execution_id: str, flow: tuple[str, str, int], graph: FlowGraph) -> list[messages.WorkerJob] | None:
@@ -402,9 +413,26 @@ def replay_execution(execution_id: str, task_run_id: str | None = None, revision
 
 def fire_delay(delay_id: int, execution_id: str) -> int:
     """Fire one due delay under its execution's lock; 1 when fired, 0 when another executor
-    fired it first (the row is gone) or there is nothing left to do."""
+    fired it first (the row is gone) or there is nothing left to do. A delay of a task run (a
+    retry's wait, a Pause's, a WaitFor's) is decided over the part of the execution it is about
+    when the flow has loops, as a result is (_focused_step)."""
+    about = Delay.objects.filter(id=delay_id).values_list("task_run_id", "kind").first()
+    if about is None:
+        return 0
+    found = _graph_of(execution_id) if about[0] and about[1] != NEW_EXECUTION_DELAY else None
     with transaction.atomic():
-        execution, rows, _ = store.load(execution_id, None)
+        focus = None
+        if found is not None and found[1].loops:
+            (flow, graph), task_run_id = found, about[0]
+            outside, value_loops = _derived("loop parts", flow, lambda: _split_loops(graph))
+            execution, rows, _, above, last_seq = store.load_focused(
+                execution_id, None, [task_run_id], outside, graph.loops, value_loops)
+            unseen = _unseen(execution_id, graph, rows, above) \
+                if execution is not None and execution.state == State.RUNNING.value else None
+            if unseen is not None:
+                focus = Focus(unseen, last_seq + 1, {})
+        if focus is None:
+            execution, rows, _ = store.load(execution_id, None)
         delay = Delay.objects.filter(id=delay_id).first()
         if delay is None:
             return 0
@@ -414,8 +442,11 @@ def fire_delay(delay_id: int, execution_id: str) -> int:
             return 1
         if execution is None or State(execution.state).is_terminal:
             return 0
-        step = Step(execution)
-        jobs = step.advance(rows, None, None, fired=[delay])
+        try:
+            jobs = Step(execution).advance(rows, None, None, fired=[delay], focus=focus)
+        except WholeViewNeeded:
+            execution, rows, _ = store.load(execution_id, None)
+            jobs = Step(execution).advance(rows, None, None, fired=[delay])
         if jobs:
             transaction.on_commit(lambda: _send(jobs))
     return 1

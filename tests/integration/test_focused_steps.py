@@ -14,10 +14,11 @@ import pytest
 from django.db import connection
 
 from executor import store
-from orchestrator.models import Execution, TaskRun
+from executor.delays import fire_due
+from orchestrator.models import Delay, Execution, TaskRun
 from orchestrator.repository import create_execution, deploy
 from orchestrator.states import ACTIVE, State
-from tests.harness import finished, with_namespace
+from tests.harness import finished, wait_for, with_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -58,7 +59,10 @@ def _run(source, namespace, queues, seed, watch=None):
             handle_message(message)
         jobs = queues.take("worker.default")
         if not asked and not jobs:
-            break
+            if not Delay.objects.filter(execution_id=execution.id).exists():
+                break
+            wait_for(lambda: fire_due() or queues.queues.get("worker.default"), 10, "a delay to fire")
+            continue
         results = [messages.result(job["executionId"], run_job(job)) for job in jobs]
         rng.shuffle(results)
         for result in results:
@@ -335,4 +339,29 @@ tasks:
     assert sorted(run.outputs["outputs"]["echoed"] for run in calls) == sorted(f"v{index}" for index in range(25))
     # Each child's end wakes its parent about the task run waiting for it: the parent reads the
     # whole execution only to start the loop and to end it.
+    assert reads["whole by execution"][done.id] <= 4
+
+
+def test_retries_in_a_wide_loop_are_decided_over_the_task_run_they_are_for(queues, reads, namespace):
+    source = f"""
+id: retrying
+namespace: tests
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: {json.dumps(list(range(20)))}
+    concurrencyLimit: 0
+    tasks:
+      - id: flaky
+        type: io.kestra.plugin.core.execution.Fail
+        condition: "{{{{ taskrun.attemptsCount == 0 }}}}"
+        retry:
+          type: constant
+          interval: PT0.05S
+          maxAttempt: 3
+"""
+    done = _run(source, namespace, queues, seed=11)
+    assert done.state == State.SUCCESS.value
+    runs = TaskRun.objects.filter(execution_id=done.id, task_id="flaky")
+    assert len(runs) == 20 and {run.attempt_count for run in runs} == {2}
     assert reads["whole by execution"][done.id] <= 4
