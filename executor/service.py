@@ -27,7 +27,7 @@ from executor.core import (
 )
 from executor.core.actions import DeleteTaskRun, FetchLogs, ResumeExecution, ScheduleDelay, StartSubflow
 from executor.core.context import (
-    error_logs, execution_context, outputs_of, referenced_outputs, run_context, uses_error_logs,
+    error_logs, execution_context, outputs_of, referenced_in, referenced_outputs, run_context, uses_error_logs,
 )
 from executor.core.control import change_state, end_now, kill, replay_runs, resume
 from executor.core.decide import ContextRenderer, WholeViewNeeded, apply_to_view
@@ -1402,7 +1402,7 @@ class _LazyRenderer:
         self._inner: dict[frozenset[str] | None, ContextRenderer] = {}
 
     def render(self, node, run, value, ancestors=(), taskrun=None):
-        wanted = referenced_outputs(node)
+        wanted = referenced_in(value)  # a loop's `values` need not load what its tasks read
         inner = self._inner.get(wanted)
         if inner is None:
             step = self._step

@@ -41,7 +41,17 @@ def _referenced(text: str) -> frozenset[str] | None:
 
 def referenced_outputs(node: TaskNode) -> frozenset[str] | None:
     """Task ids whose outputs the task's expressions read; None when it cannot be told."""
-    return _referenced("\n".join(_strings(node.definition)))
+    return referenced_in(node.definition)
+
+
+def referenced_in(value: Any) -> frozenset[str] | None:
+    """Task ids whose outputs the expressions in `value` read; None when it cannot be told."""
+    return _referenced("\n".join(_strings(value)))
+
+
+def is_literal(value: Any) -> bool:
+    """Whether `value` holds no expression: it renders to itself whatever the context."""
+    return not any("{{" in text or "{%" in text for text in _strings(value))
 
 
 @lru_cache(maxsize=4096)

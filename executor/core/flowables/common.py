@@ -27,6 +27,7 @@ import json
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from executor.core.context import is_literal
 from executor.core.decide import FlowableHandler, StepContext, WholeViewNeeded, enabled
 from executor.core.model import BRANCH_ERRORS, BRANCH_FINALLY, TaskNode, TaskRunView
 from orchestrator.states import ACTIVE, FAILED_STATES, State, worst
@@ -229,10 +230,30 @@ def int_property(node: TaskNode, name: str, default: int) -> int:
     return number
 
 
+# The values of loops written as plain lists, by (namespace, flow, revision, task, property), with
+# the property they come from: a loop with a limit reads them each time one of its values ends.
+_LITERAL_VALUES: dict[tuple[str, str, int, str, str], tuple[Any, list[str]]] = {}
+
+
 def loop_values(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str) -> list[str]:
     """The distinct values of a loop, as text, in order: the property is a list (each item
-    rendered) or a JSON array as a string (rendered, then parsed). Raises FlowableError."""
+    rendered) or a JSON array as a string (rendered, then parsed). Raises FlowableError. Values
+    without any expression are worked out once per flow revision."""
     raw = node.definition.get(name)
+    key = (ctx.flow.namespace, ctx.flow.id, ctx.flow.revision, node.id, name)
+    cached = _LITERAL_VALUES.get(key)
+    if cached is not None and (cached[0] is raw or cached[0] == raw):
+        return cached[1]
+    if not is_literal(raw):
+        return _loop_values(ctx, node, run, name, raw)
+    values = _loop_values(ctx, node, run, name, raw)
+    if len(_LITERAL_VALUES) > 256:
+        _LITERAL_VALUES.clear()
+    _LITERAL_VALUES[key] = (raw, values)
+    return values
+
+
+def _loop_values(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, raw: Any) -> list[str]:
     try:
         rendered = ctx.render(node, run, raw) if isinstance(raw, (str, list)) else raw
     except TemplateError as error:
@@ -273,14 +294,15 @@ def loop_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, n
 
     unseen = ctx.unseen_children(run.id)
     if unseen:
-        return _loop_in_part(ctx, node, run, every, unseen, load, per_task=per_task, limit=limit)
+        return _loop_in_part(ctx, node, run, every, unseen, lambda: loop_values(ctx, node, run, name),
+                             per_task=per_task, limit=limit)
     latest = ctx.latest_runs(run.id)
     running = _running_per_task(latest, every) if per_task else _running_per_value(latest, every)
     return run_groups(ctx, node, run, running, load=load, limit=limit, side_limit=side_limit)
 
 
 def _loop_in_part(ctx: StepContext, node: TaskNode, run: TaskRunView, nodes: tuple[TaskNode, ...],
-                  unseen: Mapping[tuple[str, State], int], load: Callable[[], Sequence[Group]], *,
+                  unseen: Mapping[tuple[str, State], int], values: Callable[[], list[str]], *,
                   per_task: bool, limit: int) -> None:
     """A step of a loop whose view holds only the children the step is about, the others being
     counted in `unseen`: move on the groups of the children it holds, and start new groups while
@@ -308,20 +330,24 @@ def _loop_in_part(ctx: StepContext, node: TaskNode, run: TaskRunView, nodes: tup
     latest = ctx.latest_runs(run.id)
     if not per_task:
         # The tasks of one value run one after the other: the view holds all of its task runs.
-        values = {child.iteration: child.value for child in visible if child.iteration is not None}
-        for iteration in sorted(values):
-            group = Group(nodes, values[iteration], iteration)
+        changed = {child.iteration: child.value for child in visible if child.iteration is not None}
+        for iteration in sorted(changed):
+            group = Group(nodes, changed[iteration], iteration)
             if _ended(group, latest):
                 continue
             if not any((iteration, task.id) in latest and latest[iteration, task.id].state in ACTIVE
                        for task in nodes):
                 running += 1  # its next task starts now
             _advance_group(ctx, run, group, latest)
-    fresh: Sequence[Group] = ()
+    fresh: list[Group] = []
     if limit and running < limit:
         first = nodes[0].id
         started = sum(count for (task_id, _), count in counts.items() if per_task or task_id == first)
-        fresh = load()[started:started + limit - running]
+        named = values()
+        width = len(nodes) if per_task else 1
+        for index in range(started, min(len(named) * width, started + limit - running)):
+            fresh.append(Group((nodes[index % width],), named[index // width], index // width) if per_task
+                         else Group(nodes, named[index], index))
     if not running and not fresh:
         raise WholeViewNeeded(f"{node.id}: its last running child has ended")
     for group in fresh:
