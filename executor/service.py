@@ -3,7 +3,10 @@ the resulting messages once the transaction has committed.
 
 This is the hot path of every task, so it reads only what a step needs: the scalar columns of
 the execution's task runs (no JSON), the full row of a task run it changes, and the outputs a
-new job's expressions name.
+new job's expressions name. In a flow with loops, a step about one task run (its result, the end
+of the subflow execution it waits for, its delay) reads only the task runs around it and counts
+of the loops' other children (`_focused_step`, docs/architecture.md "A step reads what it is
+about"), so that its cost does not grow with the loops' width.
 """
 
 from __future__ import annotations
