@@ -1235,6 +1235,9 @@ class Step:
         if execution.state == State.KILLED.value:  # workers stop what they still run of it
             execution_id = execution.id
             transaction.on_commit(lambda: get_claims().mark_killed(execution_id))
+        if graph.loops:  # results its workers kept for focused steps: none will take them now
+            ended_id = execution.id
+            transaction.on_commit(lambda: get_claims().forget_finished(ended_id))
         if execution.parent_id:
             failure = for_each_item.leave_outputs(execution)
             if failure:
@@ -1324,6 +1327,8 @@ class Step:
         }
         if uses_error_logs(node):
             job["errorLogs"] = error_logs(store.failed_attempts(self.execution.id))
+        if node.id in graph.in_loops and store.can_focus():
+            job["gather"] = True
         return job
 
 

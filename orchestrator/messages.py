@@ -125,6 +125,9 @@ class WorkerJob(TypedDict):
     flowId: str
     # For tasks that call errorLogs(): the errors of the execution's failed task runs so far.
     errorLogs: NotRequired[list[dict[str, Any]]]
+    # A task inside a loop: the worker notes its kept result among the execution's finished ones,
+    # for the executor to apply together with others (ClaimStore.take_finished).
+    gather: NotRequired[bool]
 
 
 class LogRecord(TypedDict):

@@ -86,6 +86,8 @@ class ClaimStore(Protocol):
         that fails loses them; their own messages still come)."""
         ...
 
+    def forget_finished(self, execution_id: str) -> None: ...  # the execution has ended
+
     def kept_result(self, key: str) -> bytes | None: ...
 
     def kept_results(self, keys: list[str]) -> list[bytes | None]: ...
@@ -145,6 +147,9 @@ class RedisClaims:
     def take_finished(self, execution_id: str, count: int) -> list[bytes]:
         keys = self._redis.spop(finished_key(execution_id), count) or []
         return [body for body in self.kept_results([key.decode() for key in keys]) if body is not None]
+
+    def forget_finished(self, execution_id: str) -> None:
+        self._redis.delete(finished_key(execution_id))
 
     def kept_result(self, key: str) -> bytes | None:
         return self._redis.get(key)
@@ -251,6 +256,9 @@ class MemoryClaims:
         # Only a step over part of an execution takes them (PostgreSQL); `server local` runs on
         # SQLite, whose steps find the kept results of their execution's task runs themselves.
         return []
+
+    def forget_finished(self, execution_id: str) -> None:
+        pass
 
     def kept_result(self, key: str) -> bytes | None:
         with self._lock:

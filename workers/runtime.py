@@ -52,7 +52,8 @@ def handle_job(job: messages.WorkerJob) -> None:
     entry = running_entry(job["executionId"], job["taskRunId"], job["attempt"])
     claims.start_attempt(me, entry)
     message = messages.result(job["executionId"], run_job(job))
-    claims.keep_result(result_key(job["taskRunId"], job["attempt"]), orjson.dumps(message), job["executionId"])
+    claims.keep_result(result_key(job["taskRunId"], job["attempt"]), orjson.dumps(message),
+                       job["executionId"] if job.get("gather") else None)
     claims.end_attempt(me, entry)  # after the copy: a worker dying in between leaves a result to re-send
     bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, message)
 

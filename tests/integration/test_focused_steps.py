@@ -365,3 +365,20 @@ tasks:
     runs = TaskRun.objects.filter(execution_id=done.id, task_id="flaky")
     assert len(runs) == 20 and {run.attempt_count for run in runs} == {2}
     assert reads["whole by execution"][done.id] <= 4
+
+
+def test_a_kept_result_is_taken_once_and_forgotten_with_its_execution():
+    import os
+
+    from workers.claims import RedisClaims
+
+    claims = RedisClaims(os.environ["CELERY_BROKER_URL"])
+    claims.keep_result("harrier:result:r1:1", b"one", "e-kept")
+    claims.keep_result("harrier:result:r2:1", b"two", "e-kept")
+    claims.keep_result("harrier:result:r3:1", b"alone")  # not in a loop: not noted
+    assert sorted(claims.take_finished("e-kept", 10)) == [b"one", b"two"]
+    assert claims.take_finished("e-kept", 10) == []
+    assert claims.kept_result("harrier:result:r1:1") == b"one"  # still there for a lost worker's case
+    claims.keep_result("harrier:result:r4:1", b"four", "e-kept")
+    claims.forget_finished("e-kept")
+    assert claims.take_finished("e-kept", 10) == []
