@@ -1,8 +1,12 @@
-"""Fixtures of the integration tests that drive the executor's steps by hand."""
+"""Fixtures shared by the integration tests: API clients, and a bus for driving the executor's
+steps by hand."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from rest_framework.test import APIClient
 
 
 class QueueBus:
@@ -33,3 +37,23 @@ def queues():
     yield keeping
     bus.set_bus(None)
     set_claims(None)
+
+
+@pytest.fixture
+def staff(django_user_model):
+    """An API client of a staff user, by token."""
+    from rest_framework.authtoken.models import Token
+
+    user = django_user_model.objects.create_user("ops", password="ops-password-1", is_staff=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def reader(django_user_model):
+    """An API client of a user with no grant, by basic authentication."""
+    django_user_model.objects.create_user("viewer", password="viewer-password-1")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"viewer:viewer-password-1").decode())
+    return client

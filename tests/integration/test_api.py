@@ -7,7 +7,6 @@ schemathesis (test_openapi_contract.py)."""
 
 from __future__ import annotations
 
-import base64
 import io
 
 import pytest
@@ -83,24 +82,6 @@ tasks:
     type: io.kestra.plugin.core.debug.Return
     format: "approved: {{ outputs.approve.onResume.reason }}"
 """
-
-
-@pytest.fixture
-def staff(django_user_model):
-    from rest_framework.authtoken.models import Token
-
-    user = django_user_model.objects.create_user("ops", password="ops-password-1", is_staff=True)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=user).key}")
-    return client
-
-
-@pytest.fixture
-def reader(django_user_model):
-    django_user_model.objects.create_user("viewer", password="viewer-password-1")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"viewer:viewer-password-1").decode())
-    return client
 
 
 def deploy(client, source: str, namespace: str) -> dict:

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from orchestrator.models import Flow
 from tests.harness import with_namespace
-from tests.integration.test_api import YAML, deploy, reader, staff  # noqa: F401  (fixtures)
+from tests.integration.test_api import YAML, deploy
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

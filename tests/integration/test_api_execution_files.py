@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from orchestrator.storage import get_storage, namespace_file_uri, reset_storage, task_file_uri
-from tests.integration.test_api import deploy, ended, reader, staff  # noqa: F401 (fixtures)
+from tests.integration.test_api import deploy, ended
 from tests.integration.test_storage import s3_endpoint  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -39,7 +39,7 @@ def test_the_file_endpoints_refuse_an_anonymous_client(path):
 
 
 @pytest.fixture
-def report(cluster, staff, namespace):  # noqa: F811
+def report(cluster, staff, namespace):
     """An ended execution of REPORT with its input file and its output file."""
     deploy(staff, REPORT, namespace)
     upload = SimpleUploadedFile("people.csv", CSV.encode(), content_type="text/csv")
@@ -55,7 +55,7 @@ def download(client, execution_id: str, uri: str, what: str = ""):
     return client.get(f"/api/v1/executions/{execution_id}/file{what}", {"path": uri})
 
 
-def test_an_output_and_an_input_file_are_downloaded_measured_and_previewed(report, staff, reader):  # noqa: F811
+def test_an_output_and_an_input_file_are_downloaded_measured_and_previewed(report, staff, reader):
     execution, input_uri, output_uri = report
     response = download(staff, execution.id, output_uri)
     assert response.status_code == 200
@@ -80,7 +80,7 @@ def test_an_output_and_an_input_file_are_downloaded_measured_and_previewed(repor
     assert refused.json() == {"message": f"execution {execution.id} does not exist"}
 
 
-def test_a_path_outside_the_execution_is_refused_with_the_reason(report, cluster, staff, namespace):  # noqa: F811
+def test_a_path_outside_the_execution_is_refused_with_the_reason(report, cluster, staff, namespace):
     execution, _, output_uri = report
     other = staff.post(f"/api/v1/executions/{namespace}/report",
                        {"data": SimpleUploadedFile("secret.csv", b"secret\n")}, format="multipart").json()
@@ -110,7 +110,7 @@ def test_a_path_outside_the_execution_is_refused_with_the_reason(report, cluster
     assert unknown.status_code == 404 and unknown.json()["message"] == "execution nosuchexecution does not exist"
 
 
-def test_a_preview_refuses_binary_and_unknown_encodings_and_bounds_its_rows(report, staff):  # noqa: F811
+def test_a_preview_refuses_binary_and_unknown_encodings_and_bounds_its_rows(report, staff):
     execution, input_uri, _ = report
     binary = task_file_uri(execution.namespace, execution.flow_id, execution.id, "upper", "r1", "blob.bin")
     get_storage().put(binary, b"\x89PNG\x00\x01\x02")
@@ -140,7 +140,7 @@ def s3_storage(settings, s3_endpoint):  # noqa: F811
     reset_storage()
 
 
-def test_files_are_served_from_the_s3_storage(s3_storage, staff, namespace):  # noqa: F811
+def test_files_are_served_from_the_s3_storage(s3_storage, staff, namespace):
     from orchestrator.models import Execution
     from orchestrator.repository import now
 
@@ -160,7 +160,7 @@ def test_files_are_served_from_the_s3_storage(s3_storage, staff, namespace):  # 
     assert download(staff, execution.id, uri.replace("big%20data", "other"), "/metas").status_code == 404
 
 
-def test_a_storage_that_cannot_answer_is_a_503_with_the_reason(settings, staff, namespace):  # noqa: F811
+def test_a_storage_that_cannot_answer_is_a_503_with_the_reason(settings, staff, namespace):
     from orchestrator.models import Execution
     from orchestrator.repository import now
     from tests.integration.test_storage import _free_port

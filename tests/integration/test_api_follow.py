@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from orchestrator.api import follow
 from tests.harness import wait_for
-from tests.integration.test_api import deploy, ended, reader, staff  # noqa: F401 (fixtures)
+from tests.integration.test_api import deploy, ended
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -80,7 +80,7 @@ def test_following_and_searching_refuse_an_anonymous_client(path):
     assert APIClient().get(path).status_code == 401
 
 
-def test_an_execution_is_followed_from_its_start_to_its_end(cluster, staff, namespace, quick_streams):  # noqa: F811
+def test_an_execution_is_followed_from_its_start_to_its_end(cluster, staff, namespace, quick_streams):
     deploy(staff, SLOW, namespace)
     execution_id = start(staff, namespace, "slow")
     response = staff.get(f"/api/v1/executions/{execution_id}/follow", HTTP_ACCEPT="text/event-stream")
@@ -99,7 +99,7 @@ def test_an_execution_is_followed_from_its_start_to_its_end(cluster, staff, name
     assert any(runs.get("wait") == "RUNNING" for runs in seen)
 
 
-def test_the_logs_of_an_execution_are_followed_to_its_end(cluster, staff, namespace, quick_streams):  # noqa: F811
+def test_the_logs_of_an_execution_are_followed_to_its_end(cluster, staff, namespace, quick_streams):
     deploy(staff, SLOW, namespace)
     execution_id = start(staff, namespace, "slow")
     response = staff.get(f"/api/v1/logs/{execution_id}/follow")
@@ -112,7 +112,7 @@ def test_the_logs_of_an_execution_are_followed_to_its_end(cluster, staff, namesp
     assert {line["executionId"] for line in lines} == {execution_id}
 
 
-def test_a_quiet_stream_sends_keep_alives_and_ends_at_its_lifetime(cluster, staff, namespace, quick_streams,  # noqa: F811
+def test_a_quiet_stream_sends_keep_alives_and_ends_at_its_lifetime(cluster, staff, namespace, quick_streams,
                                                                    settings):
     settings.HARRIER_FOLLOW_MAX_SECONDS = 1.0
     deploy(staff, PAUSED, namespace)
@@ -128,7 +128,7 @@ def test_a_quiet_stream_sends_keep_alives_and_ends_at_its_lifetime(cluster, staf
     staff.delete(f"/api/v1/executions/{execution_id}/kill")
 
 
-def test_streams_over_the_bound_are_refused_until_one_closes(cluster, staff, namespace, settings):  # noqa: F811
+def test_streams_over_the_bound_are_refused_until_one_closes(cluster, staff, namespace, settings):
     deploy(staff, PAUSED, namespace)
     execution_id = start(staff, namespace, "paused")
     limit = settings.HARRIER_FOLLOW_MAX_STREAMS
@@ -149,7 +149,7 @@ def test_streams_over_the_bound_are_refused_until_one_closes(cluster, staff, nam
         staff.delete(f"/api/v1/executions/{execution_id}/kill")
 
 
-def test_following_an_unknown_or_hidden_execution_is_a_404(cluster, staff, reader, namespace):  # noqa: F811
+def test_following_an_unknown_or_hidden_execution_is_a_404(cluster, staff, reader, namespace):
     for path in ("/api/v1/executions/nosuch/follow", "/api/v1/logs/nosuch/follow"):
         response = staff.get(path, HTTP_ACCEPT="text/event-stream")
         assert response.status_code == 404
@@ -160,7 +160,7 @@ def test_following_an_unknown_or_hidden_execution_is_a_404(cluster, staff, reade
     staff.delete(f"/api/v1/executions/{execution_id}/kill")
 
 
-def test_one_look_serves_every_stream_of_the_process(cluster, staff, namespace):  # noqa: F811
+def test_one_look_serves_every_stream_of_the_process(cluster, staff, namespace):
     """The watch asks the repository about all followed executions at once, whatever their number."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -183,7 +183,7 @@ def test_one_look_serves_every_stream_of_the_process(cluster, staff, namespace):
         watch.unfollow(execution_id, logs=True)
 
 
-def test_change_notices_of_the_executor_and_indexer_processes_wake_the_watch(cluster, staff, namespace):  # noqa: F811
+def test_change_notices_of_the_executor_and_indexer_processes_wake_the_watch(cluster, staff, namespace):
     """A watch polling every 30 s still sees an execution move within seconds: the executor and
     the indexer, other processes, send change notices over Redis once their changes are committed."""
     from orchestrator import notify
@@ -205,7 +205,7 @@ def test_change_notices_of_the_executor_and_indexer_processes_wake_the_watch(clu
         watch.unfollow("none-yet", logs=True)
 
 
-def test_a_flow_named_follow_or_file_is_still_executed(cluster, staff, namespace):  # noqa: F811
+def test_a_flow_named_follow_or_file_is_still_executed(cluster, staff, namespace):
     """`POST /executions/{namespace}/follow` has the shape of the follow path, and creates an execution."""
     for name in ("follow", "file"):
         deploy(staff, PAUSED.replace("id: paused", f"id: {name}"), namespace)
@@ -215,7 +215,7 @@ def test_a_flow_named_follow_or_file_is_still_executed(cluster, staff, namespace
         staff.delete(f"/api/v1/executions/{response.json()['id']}/kill")
 
 
-def test_the_logs_of_an_ended_execution_with_many_lines_are_all_sent_in_order(staff, namespace, quick_streams):  # noqa: F811
+def test_the_logs_of_an_ended_execution_with_many_lines_are_all_sent_in_order(staff, namespace, quick_streams):
     from datetime import timedelta
 
     from orchestrator.models import Execution, LogEntry

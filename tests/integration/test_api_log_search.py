@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 
 from orchestrator.models import Execution, LogEntry
-from tests.integration.test_api import reader, staff  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +44,7 @@ def messages(body: dict) -> list[str]:
     return [line["message"] for line in body["results"]]
 
 
-def test_lines_are_searched_by_text_namespace_flow_level_and_date(lines, staff, namespace):  # noqa: F811
+def test_lines_are_searched_by_text_namespace_flow_level_and_date(lines, staff, namespace):
     assert messages(search(staff, namespace=namespace, q="table")) == [
         "sub table", "table customers is large", "Loading TABLE customers"]
     assert messages(search(staff, namespace=namespace, flowId="etl", minLevel="WARN")) == [
@@ -61,13 +60,13 @@ def test_lines_are_searched_by_text_namespace_flow_level_and_date(lines, staff, 
                      "timestamp": "2026-03-01T12:02:00.000Z"}
 
 
-def test_lines_of_executions_a_trigger_started(lines, staff, namespace):  # noqa: F811
+def test_lines_of_executions_a_trigger_started(lines, staff, namespace):
     Execution.objects.create(id="e3", namespace=namespace, flow_id="report", flow_revision=1, start_date=T0,
                              updated=T0, trigger={"id": "nightly", "type": "io.kestra.plugin.core.trigger.Schedule"})
     assert messages(search(staff, triggerId="nightly")) == ["rendering"]
 
 
-def test_a_user_sees_only_the_lines_of_namespaces_they_may_read(lines, reader, namespace):  # noqa: F811
+def test_a_user_sees_only_the_lines_of_namespaces_they_may_read(lines, reader, namespace):
     assert search(reader, namespace=namespace) == {"results": [], "total": 0, "totalIsExact": True}
 
 
@@ -79,7 +78,7 @@ def test_a_user_sees_only_the_lines_of_namespaces_they_may_read(lines, reader, n
     ({"startDate": "yesterday"}, "startDate is not an ISO-8601 date-time"),
     ({"sort": "message:asc"}, "Cannot sort by 'message:asc'"),
 ])
-def test_bad_parameters_are_refused_with_the_reason(staff, params, problem):  # noqa: F811
+def test_bad_parameters_are_refused_with_the_reason(staff, params, problem):
     response = staff.get("/api/v1/logs/search", params)
     assert response.status_code == 400
     assert response.json()["message"].startswith(problem)

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from orchestrator import kv
 from orchestrator.storage import get_storage, namespace_file_uri
-from tests.integration.test_api import HELLO, deploy, reader, staff  # noqa: F401  (fixtures)
+from tests.integration.test_api import HELLO, deploy
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

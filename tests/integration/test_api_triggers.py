@@ -4,7 +4,6 @@ service and the real executor and worker processes."""
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 
 import pytest
@@ -77,24 +76,6 @@ ENDPOINTS = [
       for by in ("by-triggers", "by-query")],
 ]
 CHANGES = [(method, path) for method, path in ENDPOINTS if method != "get"]
-
-
-@pytest.fixture
-def staff(django_user_model):
-    from rest_framework.authtoken.models import Token
-
-    user = django_user_model.objects.create_user("ops", password="ops-password-1", is_staff=True)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=user).key}")
-    return client
-
-
-@pytest.fixture
-def reader(django_user_model):
-    django_user_model.objects.create_user("viewer", password="viewer-password-1")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"viewer:viewer-password-1").decode())
-    return client
 
 
 @pytest.fixture
@@ -371,7 +352,6 @@ def test_a_webhook_switched_off_over_http_answers_the_uniform_404(staff, namespa
     staff.put("/api/v1/triggers", {**key(namespace, "hooked", "hook"), "disabled": False}, format="json")
     accepted = APIClient().post(url)
     assert accepted.status_code == 200 and accepted.json()["flowId"] == "hooked"
-
 
 
 def test_a_write_grant_lets_a_user_change_the_triggers_of_its_namespaces_only(django_user_model, flows):

@@ -9,8 +9,6 @@ import signal
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from orchestrator.models import Delay, Execution
 from orchestrator.repository import iso
@@ -93,14 +91,6 @@ tasks:
 
 # The delay loop looks at the repository at least twice a second.
 LATENESS = timedelta(seconds=1.5)
-
-
-@pytest.fixture
-def staff(django_user_model):
-    user = django_user_model.objects.create_user("ops", password="ops-password-1", is_staff=True)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=user).key}")
-    return client
 
 
 def deploy(client, source: str, namespace: str) -> None:
