@@ -508,8 +508,7 @@ class Step:
         self.delays: list[Delay] = []
         self.deleted: set[str] = set()
         self.settled: list[TaskRun] = []  # a WorkingDirectory's task runs its result brought to their end
-        self.reevaluate = False  # look at the execution again once this step commits (new children)
-        self.sending = False  # send the next batch of unsent jobs once this step commits
+        self.asked: set[str] = set()  # the kinds of message this step sends itself once it commits
         # Entries of the state history before this step: the ones after it are changes that Flow
         # triggers may listen for (executor/flow_triggers.py).
         self.history_seen = len(execution.state_history or ())
@@ -717,22 +716,20 @@ class Step:
             self._send_later()
 
     def _send_later(self) -> None:
-        """Send the next batch of unsent jobs once this step has committed (once per step)."""
-        if self.sending:
-            return
-        self.sending = True
-        execution_id = self.execution.id
-        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
-                                                  messages.send(execution_id)))
+        """Send the next batch of unsent jobs once this step has committed."""
+        self._ask_once(messages.send(self.execution.id))
 
     def _evaluate_again(self) -> None:
-        """Look at the execution again once this step has committed (once per step)."""
-        if self.reevaluate:
+        """Look at the execution again once this step has committed (new children)."""
+        self._ask_once(messages.evaluate(self.execution.id))
+
+    def _ask_once(self, message: messages.ExecutorMessage) -> None:
+        """Publish `message` about this execution to the executor once this step has committed;
+        once per kind of message and step."""
+        if message["kind"] in self.asked:
             return
-        self.reevaluate = True
-        execution_id = self.execution.id
-        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK,
-                                                  messages.evaluate(execution_id)))
+        self.asked.add(message["kind"])
+        transaction.on_commit(lambda: bus.publish(messages.EXECUTOR_QUEUE, messages.EXECUTOR_TASK, message))
 
     def redispatch(self, task_run_ids: list[str]) -> list[messages.WorkerJob]:
         """Jobs sent again for task runs still waiting for their worker (a lost job). The worker's
