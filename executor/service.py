@@ -11,10 +11,9 @@ about"), so that its cost does not grow with the loops' width.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
@@ -28,7 +27,9 @@ from executor.core import (
     CreateTaskRun, Dispatch, ExecutionView, FlowGraph, Log, SetExecutionState, SetTaskRunState, TaskRunView,
     decide, judge_result,
 )
-from executor.core.actions import DeleteTaskRun, FetchLogs, ResumeExecution, ScheduleDelay, StartSubflow
+from executor.core.actions import (
+    DeleteTaskRun, FetchLogs, ResumeExecution, ScheduleDelay, StartSubflow, comparable,
+)
 from executor.core.context import (
     error_logs, execution_context, outputs_of, referenced_in, referenced_outputs, run_context, uses_error_logs,
 )
@@ -126,20 +127,30 @@ def _focused_step(execution_id: str, about: list[str], result: messages.TaskResu
     loop above them, the other children only counted. Its cost does not grow with the loops'
     width. None when the step must look at every task run: an execution that is not RUNNING, or a
     decision that needs them all (WholeViewNeeded). Nothing is written before it returns a list."""
-    outside, value_loops = _derived("loop parts", flow, lambda: _split_loops(graph))
     kept = _take_finished(execution_id, about)
-    execution, rows, run, above, last_seq = store.load_focused(
-        execution_id, result["taskRunId"] if result is not None else None, [*about, *kept], outside, graph.loops,
-        value_loops)
-    if execution is None or (result is not None and run is None) or execution.state != State.RUNNING.value:
-        return None
-    unseen = _unseen(execution_id, graph, rows, above)
-    if unseen is None:
+    execution, rows, run, focus = _read_focused(execution_id, flow, graph, result["taskRunId"] if result else None,
+                                                about, kept)
+    if focus is None or (result is not None and run is None):
         return None
     try:
-        return Step(execution).advance(rows, result, run, focus=Focus(unseen, last_seq + 1, kept))
+        return Step(execution).advance(rows, result, run, focus=focus)
     except WholeViewNeeded:
         return None
+
+
+def _read_focused(execution_id: str, flow: tuple[str, str, int], graph: FlowGraph, result_id: str | None,
+                  about: list[str], kept: Mapping[str, messages.TaskResult]
+                  ) -> tuple[Execution | None, list[tuple], TaskRun | None, Focus | None]:
+    """Lock the execution and read the part of it a step about `about` (and the result `result_id`,
+    and the `kept` results it applies too) looks at (store.load_focused). The Focus is None when
+    that part cannot stand for the execution: it is not RUNNING, or `_unseen` refuses the view."""
+    outside, value_loops = _derived("loop parts", flow, lambda: _split_loops(graph))
+    execution, rows, run, above, last_seq = store.load_focused(
+        execution_id, result_id, [*about, *kept], outside, graph.loops, value_loops)
+    if execution is None or execution.state != State.RUNNING.value:
+        return execution, rows, run, None
+    unseen = _unseen(execution_id, graph, rows, above)
+    return execution, rows, run, None if unseen is None else Focus(unseen, last_seq + 1, kept)
 
 
 def _unseen(execution_id: str, graph: FlowGraph, rows: list[tuple], above: set[str]
@@ -194,20 +205,28 @@ def _send_unsent(execution_id: str, flow: tuple[str, str, int], graph: FlowGraph
     return [step._job(graph, view, run, run.attempt_count + 1, runs) for run in unsent]
 
 
+def _kept_results(bodies: Iterable[bytes | None]) -> dict[str, messages.TaskResult]:
+    """The results in the result messages workers kept, by task run id (missing ones and those of
+    another message version left out)."""
+    found = {}
+    for body in bodies:
+        if body is not None:
+            message = orjson.loads(body)
+            if message.get("v") == messages.VERSION and message.get("result"):
+                found[message["result"]["taskRunId"]] = message["result"]
+    return found
+
+
 def _take_finished(execution_id: str, about: list[str]) -> dict[str, messages.TaskResult]:
     """Results of the execution's other jobs that workers have finished and kept, taken to be
     applied with this one (a batch at most): many results arriving together cost a few steps."""
-    found = {}
-    for body in get_claims().take_finished(execution_id, settings.HARRIER_DISPATCH_BATCH):
-        message = orjson.loads(body)
-        if message.get("v") == messages.VERSION and message.get("result"):
-            found[message["result"]["taskRunId"]] = message["result"]
+    found = _kept_results(get_claims().take_finished(execution_id, settings.HARRIER_DISPATCH_BATCH))
     for task_run_id in about:
         found.pop(task_run_id, None)
     return found
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Focus:
     """What a step over part of an execution knows of the rest (_focused_step)."""
 
@@ -426,14 +445,7 @@ def fire_delay(delay_id: int, execution_id: str) -> int:
     with transaction.atomic():
         focus = None
         if found is not None and found[1].loops:
-            (flow, graph), task_run_id = found, about[0]
-            outside, value_loops = _derived("loop parts", flow, lambda: _split_loops(graph))
-            execution, rows, _, above, last_seq = store.load_focused(
-                execution_id, None, [task_run_id], outside, graph.loops, value_loops)
-            unseen = _unseen(execution_id, graph, rows, above) \
-                if execution is not None and execution.state == State.RUNNING.value else None
-            if unseen is not None:
-                focus = Focus(unseen, last_seq + 1, {})
+            execution, rows, _, focus = _read_focused(execution_id, *found, None, [about[0]], {})
         if focus is None:
             execution, rows, _ = store.load(execution_id, None)
         delay = Delay.objects.filter(id=delay_id).first()
@@ -578,7 +590,7 @@ class Step:
         # meanwhile; their ends are the business of the messages that will say so.
         expected = decide(graph, whole, new_id, _LazyRenderer(self, graph, whole),
                           _SeenDetails(self, {run.id for run in view.task_runs}))
-        if _comparable(actions) != _comparable(expected):
+        if comparable(actions) != comparable(expected):
             logger.error("execution %s: a focused step decided %r where the whole view decides %r",
                          self.execution.id, actions, expected)
             raise AssertionError(f"execution {self.execution.id}: the focused step decided otherwise than the "
@@ -927,14 +939,7 @@ class Step:
                    and self._dispatched_job(graph, view)]
         if not waiting:
             return {}
-        kept = get_claims().kept_results([result_key(view.id, view.attempts + 1) for view in waiting])
-        found = {}
-        for body in kept:
-            if body is not None:
-                message = orjson.loads(body)
-                if message.get("v") == messages.VERSION and message.get("result"):
-                    found[message["result"]["taskRunId"]] = message["result"]
-        return found
+        return _kept_results(get_claims().kept_results([result_key(view.id, view.attempts + 1) for view in waiting]))
 
     def _apply_result(self, graph: FlowGraph, result: messages.TaskResult, run: TaskRun | None) -> TaskRun | None:
         if run is None or run.task_id not in graph.nodes:
@@ -1420,25 +1425,6 @@ class _LazyRenderer:
             inner = self._inner[wanted] = ContextRenderer({**execution_context(self._graph, self._view, outputs),
                                                            **ambient()})
         return inner.render(node, run, value, ancestors, taskrun)
-
-
-def _comparable(actions: list) -> list[str]:
-    """Actions as text, in an order of their own and with the ids of the task runs they create
-    replaced by what those task runs are, so that two decisions of one step can be compared."""
-    names: dict[str, str] = {}
-    for action in actions:
-        if isinstance(action, CreateTaskRun):  # a parent is created before its children
-            parent = names.get(action.parent_id, action.parent_id)
-            names[action.id] = f"<{action.task_id} under {parent} #{action.iteration} {action.value!r}>"
-    texts = []
-    for action in actions:
-        values = []
-        for field in dataclasses.fields(action):
-            value = getattr(action, field.name)
-            if not (isinstance(action, CreateTaskRun) and field.name == "seq"):
-                values.append(f"{field.name}={names.get(value, value) if isinstance(value, str) else value!r}")
-        texts.append(f"{type(action).__name__}({', '.join(values)})")
-    return sorted(texts)
 
 
 def _lost_attempts(attempts: list[dict[str, Any]]) -> int:

@@ -47,6 +47,19 @@ _TERMINAL = sorted(state.value for state in TERMINAL)
 _OF_EXECUTION = "(execution_id || '') = %s"
 
 
+# One task run's whole row; every task run's scalar columns, in order.
+_RUN_SQL = f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION}"
+_VIEWS_SQL = f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s ORDER BY seq"
+
+
+def _locking_execution_sql() -> str:
+    """The statement reading an execution's row and locking it until the transaction ends
+    (PostgreSQL's FOR UPDATE; SQLite serialises writers with the database lock taken at BEGIN
+    IMMEDIATE)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}"
+
+
 @contextmanager
 def batch():
     """Statements inside are sent without waiting for each answer (psycopg's pipeline mode on
@@ -90,19 +103,12 @@ def _instance(model, columns: tuple[str, ...], json_columns: set[str], row: tupl
 
 def load(execution_id: str, task_run_id: str | None) -> tuple[Execution | None, list[tuple], TaskRun | None]:
     """What a step starts from, in one round trip: the execution's row, locked until the
-    transaction ends (PostgreSQL's FOR UPDATE; SQLite serialises writers with the database lock
-    taken at BEGIN IMMEDIATE), the scalar columns of its task runs, and the whole row of the
-    task run a result is for."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    transaction ends (_locking_execution_sql), the scalar columns of its task runs, and the whole
+    row of the task run a result is for."""
     with batch(), connection.cursor() as first, connection.cursor() as second, connection.cursor() as third:
-        first.execute(
-            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}", [execution_id]
-        )
+        first.execute(_locking_execution_sql(), [execution_id])
         if task_run_id is None:
-            second.execute(
-                f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s ORDER BY seq",
-                [execution_id],
-            )
+            second.execute(_VIEWS_SQL, [execution_id])
         else:
             # A result for a task run that has already ended (applied with an earlier batch, or a
             # duplicate) changes nothing: then the execution's task runs are not worth reading.
@@ -113,10 +119,7 @@ def load(execution_id: str, task_run_id: str | None) -> tuple[Execution | None, 
                 [execution_id, task_run_id, execution_id, *_TERMINAL],
             )
         if task_run_id is not None:
-            third.execute(
-                f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION}",
-                [task_run_id, execution_id],
-            )
+            third.execute(_RUN_SQL, [task_run_id, execution_id])
         row = first.fetchone()
         rows = second.fetchall()
         run_row = third.fetchone() if task_run_id is not None else None
@@ -138,20 +141,18 @@ def load_focused(execution_id: str, task_run_id: str | None, others: list[str], 
                  loops: frozenset[str], value_loops: frozenset[str]
                  ) -> tuple[Execution | None, list[tuple], TaskRun | None, set[str], int]:
     """What a step about the result of one task run (if any) and about `others` starts from,
-    whatever the size of the loops they sit in: the execution's row, locked as `load` locks it; the scalar columns of
-    the task runs of the tasks outside loops (`outside_loops`), of those task runs and those above
-    them, of the children of those above that are not `loops`, and, under a loop whose values each
-    run their tasks in sequence (`value_loops`), of the task runs of the same value; the whole row
-    of the result's task run; the task runs whose children are all read; and the `seq` the next new task run
-    takes. Two round trips, each statement an index lookup (one statement would leave PostgreSQL's
-    planner guessing at the sizes and scanning the execution's task runs)."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    whatever the size of the loops they sit in: the execution's row, locked as `load` locks it;
+    the scalar columns of the task runs of the tasks outside loops (`outside_loops`), of those task
+    runs and those above them, of the children of those above that are not `loops`, and, under a
+    loop whose values each run their tasks in sequence (`value_loops`), of the task runs of the
+    same value; the whole row of the result's task run; the task runs whose children are all read;
+    and the `seq` the next new task run takes. Two round trips, each statement an index lookup
+    (one statement would leave PostgreSQL's planner guessing at the sizes and scanning the
+    execution's task runs)."""
     columns = ", ".join(VIEW_COLUMNS)
     with batch(), connection.cursor() as first, connection.cursor() as second, connection.cursor() as third, \
             connection.cursor() as fourth:
-        first.execute(
-            f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}", [execution_id]
-        )
+        first.execute(_locking_execution_sql(), [execution_id])
         # The task runs and those above them (with the parent, and the task's id, last).
         second.execute(
             f"""WITH RECURSIVE chain AS (
@@ -164,14 +165,12 @@ def load_focused(execution_id: str, task_run_id: str | None, others: list[str], 
                 ) SELECT * FROM chain""",
             [[run_id for run_id in (task_run_id, *others) if run_id is not None], execution_id],
         )
-        third.execute(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {_RUN_TABLE} WHERE id = %s AND {_OF_EXECUTION}",
-            [task_run_id, execution_id],
-        )
+        if task_run_id is not None:
+            third.execute(_RUN_SQL, [task_run_id, execution_id])
         fourth.execute(f"SELECT max(seq) FROM {_RUN_TABLE} WHERE execution_id = %s", [execution_id])
         row = first.fetchone()
         chain = {found[0]: found for found in second.fetchall()}
-        run_row = third.fetchone()
+        run_row = third.fetchone() if task_run_id is not None else None
         last_seq = fourth.fetchone()[0]
     execution = _instance(Execution, _EXECUTION_COLUMNS, _EXECUTION_JSON, row) if row else None
     run = _instance(TaskRun, _RUN_COLUMNS, _RUN_JSON, run_row) if run_row else None
@@ -198,10 +197,8 @@ def load_focused(execution_id: str, task_run_id: str | None, others: list[str], 
 
 def lock_execution(execution_id: str) -> Execution | None:
     """The execution's row, locked until the transaction ends (as `load` locks it)."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(_EXECUTION_COLUMNS)} FROM {_EXECUTION_TABLE} WHERE id = %s{lock}",
-                       [execution_id])
+        cursor.execute(_locking_execution_sql(), [execution_id])
         row = cursor.fetchone()
     return _instance(Execution, _EXECUTION_COLUMNS, _EXECUTION_JSON, row) if row else None
 
@@ -235,8 +232,7 @@ def child_counts(parent_ids: list[str]) -> dict[str, dict[tuple[str, str], int]]
 def load_rows(execution_id: str) -> list[tuple]:
     """The scalar columns of every task run of the execution (VIEW_COLUMNS), in order."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(VIEW_COLUMNS)} FROM {_RUN_TABLE} WHERE execution_id = %s ORDER BY seq",
-                       [execution_id])
+        cursor.execute(_VIEWS_SQL, [execution_id])
         return cursor.fetchall()
 
 

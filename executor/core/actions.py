@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
@@ -113,3 +113,23 @@ class FetchLogs:
 
 Action = (CreateTaskRun | SetTaskRunState | Dispatch | SetExecutionState | Log | ScheduleDelay | StartSubflow
           | DeleteTaskRun | ResumeExecution | FetchLogs)
+
+
+def comparable(actions: list[Action]) -> list[str]:
+    """Actions as text, in an order of their own and with the ids of the task runs they create
+    replaced by what those task runs are, so that two decisions of one step can be compared (a
+    step over part of an execution against one over all of it)."""
+    names: dict[str, str] = {}
+    for action in actions:
+        if isinstance(action, CreateTaskRun):  # a parent is created before its children
+            parent = names.get(action.parent_id, action.parent_id)
+            names[action.id] = f"<{action.task_id} under {parent} #{action.iteration} {action.value!r}>"
+    texts = []
+    for action in actions:
+        values = []
+        for field in fields(action):
+            value = getattr(action, field.name)
+            if not (isinstance(action, CreateTaskRun) and field.name == "seq"):
+                values.append(f"{field.name}={names.get(value, value) if isinstance(value, str) else value!r}")
+        texts.append(f"{type(action).__name__}({', '.join(values)})")
+    return sorted(texts)

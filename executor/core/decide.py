@@ -155,7 +155,7 @@ class StepContext:
         return cls(flow=flow, view=view, new_id=new_id, renderer=renderer, by_parent=by_parent,
                    next_seq=next_seq, details=details or ViewDetails(_utc_now))
 
-    def unseen_children(self, run_id: str) -> Mapping[tuple[str, str], int]:
+    def unseen_children(self, run_id: str) -> Mapping[tuple[str, State], int]:
         """The children of a loop's task run that the view leaves out, counted by (task id,
         state); empty when the view holds them all."""
         unseen = self.view.unseen

@@ -189,7 +189,7 @@ class ExecutionView:
     # and those of its iteration; of each loop task run it holds, the children left out are
     # counted here, {loop task run id: {(task id, state): count}}; and `next_seq` is the `seq`
     # the next new task run takes.
-    unseen: Mapping[str, Mapping[tuple[str, str], int]] | None = None
+    unseen: Mapping[str, Mapping[tuple[str, State], int]] | None = None
     next_seq: int = 0
 
     def children(self, parent_id: str | None) -> list[TaskRunView]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import pytest
 
 from executor.core import CreateTaskRun, SetTaskRunState, decide, judge_result
+from executor.core.actions import comparable
 from executor.core.decide import ContextRenderer, WholeViewNeeded, apply_to_view
 from executor.core.model import LOOPS, ExecutionView, FlowGraph, TaskRunView
 from orchestrator.states import ACTIVE, State
@@ -52,19 +53,6 @@ def focused(graph: FlowGraph, view: ExecutionView, ids: list[str]) -> ExecutionV
             return None
     return replace(view, task_runs=tuple(kept), unseen=unseen,
                    next_seq=max((run.seq for run in view.task_runs), default=-1) + 1)
-
-
-def comparable(actions: list) -> list[str]:
-    names: dict[str, str] = {}
-    texts = []
-    for action in actions:
-        if isinstance(action, CreateTaskRun):
-            names[action.id] = f"<{action.task_id} under {names.get(action.parent_id, action.parent_id)} " \
-                               f"#{action.iteration} {action.value}>"
-        texts.append(type(action).__name__ + repr([names.get(getattr(action, f.name), getattr(action, f.name))
-                                                   if isinstance(getattr(action, f.name), str) else
-                                                   getattr(action, f.name) for f in fields(action)]))
-    return sorted(texts)
 
 
 def ids(prefix: str):

@@ -244,12 +244,11 @@ def loop_values(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str) -
     cached = _LITERAL_VALUES.get(key)
     if cached is not None and (cached[0] is raw or cached[0] == raw):
         return cached[1]
-    if not is_literal(raw):
-        return _loop_values(ctx, node, run, name, raw)
     values = _loop_values(ctx, node, run, name, raw)
-    if len(_LITERAL_VALUES) > 256:
-        _LITERAL_VALUES.clear()
-    _LITERAL_VALUES[key] = (raw, values)
+    if is_literal(raw):
+        if len(_LITERAL_VALUES) > 256:
+            _LITERAL_VALUES.clear()
+        _LITERAL_VALUES[key] = (raw, values)
     return values
 
 
@@ -286,11 +285,7 @@ def loop_groups(ctx: StepContext, node: TaskNode, run: TaskRunView, name: str, n
 
     def load() -> list[Group]:
         values = loop_values(ctx, node, run, name)
-        if not nodes:
-            return []
-        if per_task:
-            return [Group((task,), value, index) for index, value in enumerate(values) for task in nodes]
-        return [Group(every, value, index) for index, value in enumerate(values)]
+        return [_group_at(every, values, index, per_task) for index in range(_group_count(every, values, per_task))]
 
     unseen = ctx.unseen_children(run.id)
     if unseen:
@@ -344,16 +339,27 @@ def _loop_in_part(ctx: StepContext, node: TaskNode, run: TaskRunView, nodes: tup
         first = nodes[0].id
         started = sum(count for (task_id, _), count in counts.items() if per_task or task_id == first)
         named = values()
-        width = len(nodes) if per_task else 1
-        for index in range(started, min(len(named) * width, started + limit - running)):
-            fresh.append(Group((nodes[index % width],), named[index // width], index // width) if per_task
-                         else Group(nodes, named[index], index))
+        for index in range(started, min(_group_count(nodes, named, per_task), started + limit - running)):
+            fresh.append(_group_at(nodes, named, index, per_task))
     if not running and not fresh:
         raise WholeViewNeeded(f"{node.id}: its last running child has ended")
     for group in fresh:
         if group.key in latest:
             raise WholeViewNeeded(f"{node.id}: its groups did not start in order")
         _advance_group(ctx, run, group, latest)
+
+
+def _group_count(nodes: tuple[TaskNode, ...], values: Sequence[str], per_task: bool) -> int:
+    """How many groups a loop has: one per value, or one per (value, task)."""
+    return len(values) * len(nodes) if per_task else len(values) if nodes else 0
+
+
+def _group_at(nodes: tuple[TaskNode, ...], values: Sequence[str], index: int, per_task: bool) -> Group:
+    """A loop's group number `index`, in the order the loop starts them: by value, and by task
+    within a value when each (value, task) is a group."""
+    if per_task:
+        return Group((nodes[index % len(nodes)],), values[index // len(nodes)], index // len(nodes))
+    return Group(nodes, values[index], index)
 
 
 def _running_per_task(latest: Mapping[RunKey, TaskRunView], nodes: tuple[TaskNode, ...]) -> list[Group]:
